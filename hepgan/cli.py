@@ -1,0 +1,214 @@
+"""The `hepgan` command line.
+
+Only this module configures logging and output. Heavy modules (pyacts, uproot, numba) are imported
+inside the commands, so that ``hepgan --help`` answers at once. Errors of hepgan's own become one
+line on stderr and exit code 2 (bad input or usage) or 1 (anything else); ``--debug`` shows the
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hepgan import __version__
+
+log = logging.getLogger("hepgan")
+
+
+class _Context:
+    debug = False
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"hepgan: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn hepgan's errors into one line and an exit code; the traceback only with --debug."""
+
+    @wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from hepgan.errors import HepganError
+
+        try:
+            return func(*args, **kwargs)
+        except HepganError as err:
+            if _Context.debug:
+                raise
+            _fail(str(err), err.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
+            raise
+        except Exception as err:
+            if _Context.debug:
+                raise
+            _fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", 1)
+        return None
+
+    return run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hepgan")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
+    """hepgan: a fast surrogate for charged-particle track reconstruction.
+
+    Simulate events with ACTS, inspect and import event files, and (as they land) build
+    training sets, train the conditional GAN, and reconstruct with the ONNX engine.
+    """
+    level = logging.WARNING if quiet or verbose == 0 else (logging.INFO if verbose == 1 else logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _Context.debug = debug
+    ctx.obj = {"progress": not quiet and sys.stderr.isatty(), "quiet": quiet}
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output ROOT file.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML config; flags override it.")
+@click.option("--events", type=click.IntRange(min=1), help="Number of events.")
+@click.option("--vertices", type=click.IntRange(min=1), help="Vertices (pile-up) per event.")
+@click.option("--particles", type=click.IntRange(min=1), help="Pions per vertex.")
+@click.option("--seed", type=int, help="Random seed (same seed, same file).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.pass_context
+@_guarded
+def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bool | None, **flags: Any) -> None:
+    """Simulate events with ACTS (pyacts): hits, truth particles and the classic tracks."""
+    from hepgan.simulate import SimulationConfig
+    from hepgan.simulate import simulate as run_simulation
+
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    cfg = SimulationConfig.from_toml(config, **overrides) if config else SimulationConfig(**overrides)
+    summary = run_simulation(output, cfg, progress=ctx.obj["progress"] if progress is None else progress)
+    _print_summary(f"simulated {output}", summary)
+
+
+@main.command("import")
+@click.option("--format", "fmt", type=click.Choice(["trackml", "acts-csv"]), required=True, help="Source format.")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output ROOT file.")
+@click.option("--detectors", type=click.Path(path_type=Path), help="ACTS detectors.csv (default: SRC/detectors.csv).")
+@_guarded
+def import_(fmt: str, src: Path, output: Path, detectors: Path | None) -> None:
+    """Convert a folder of TrackML or ACTS CSV events to one hepgan ROOT file."""
+    from hepgan.importers import import_events
+
+    n = import_events(fmt, src, output, detectors=detectors)
+    click.echo(f"imported {n} events -> {output}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@_guarded
+def inspect(file: Path, as_json: bool) -> None:
+    """Trees, branches, events, hits per event and geometry ids of an event file."""
+    from hepgan.inspect import inspect_file
+
+    report = inspect_file(file)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        from hepgan.inspect import format_report
+
+        click.echo(format_report(report))
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder of shards.")
+@click.option("--max-seeds-per-shard", type=click.IntRange(min=1), default=200_000, show_default=True)
+@click.pass_context
+@_guarded
+def dataset(ctx: click.Context, inputs: tuple[Path, ...], output: Path, max_seeds_per_shard: int) -> None:
+    """Training shards: our seeds on the hits, their features, matched to the ACTS tracks."""
+    from hepgan.dataset import DatasetConfig, build_dataset
+
+    doc = build_dataset(
+        list(inputs), output, config=DatasetConfig(max_seeds_per_shard=max_seeds_per_shard), progress=ctx.obj["progress"]
+    )
+    _print_summary(f"dataset {output}", doc["counts"])
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output folder.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the config's epochs.")
+@click.pass_context
+@_guarded
+def train(ctx: click.Context, config: Path, resume: bool, epochs: int | None) -> None:
+    """Train the conditional GAN (Keras 3; TensorFlow by default, KERAS_BACKEND=jax on a GPU)."""
+    _require("keras", "train")
+    from hepgan.train import TrainConfig
+    from hepgan.train import train as run_training
+
+    cfg = TrainConfig.from_toml(config, epochs=epochs)
+    card = run_training(cfg, resume=resume, progress=ctx.obj["progress"])
+    _print_summary(f"trained -> {cfg.output}", {"epochs": card["epochs_run"], "best_epoch": card["best_epoch"], **{
+        k: v for k, v in card["validation"].items() if k.startswith(("resolution", "pull", "score"))}})
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output .onnx file.")
+@_guarded
+def export(model: Path, output: Path) -> None:
+    """Export a generator checkpoint to ONNX (opset 17), refused unless it matches Keras to 1e-5."""
+    _require("tf2onnx", "train")
+    from hepgan.export import export_onnx
+
+    diffs = export_onnx(model, output)
+    _print_summary(f"exported {output}", {"max_abs_diff": max(diffs.values())})
+
+
+def _require(module: str, extra: str) -> None:
+    import importlib.util
+
+    from hepgan.errors import InputError
+
+    if importlib.util.find_spec(module) is None:
+        msg = f"this command needs {module!r}: pip install 'hepgan[{extra}]'"
+        raise InputError(msg)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("hepgan-demo"), show_default=True)
+@click.option("--events", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--vertices", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--particles", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.pass_context
+@_guarded
+def demo(ctx: click.Context, output: Path, events: int, vertices: int, particles: int, seed: int) -> None:
+    """The embedded default: simulate a small sample with ACTS and report the classic
+    reconstruction's physics performance and speed on it."""
+    from hepgan.demo import run_demo
+
+    summary = run_demo(output, events=events, vertices=vertices, particles=particles, seed=seed, progress=ctx.obj["progress"])
+    _print_summary("demo", summary)
+
+
+def _print_summary(title: str, summary: dict[str, Any]) -> None:
+    click.echo(title)
+    for key, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
+        click.echo(f"  {key:<28} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""What an event file holds: trees, branches, events, hits per event, geometry ids."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+
+from hepgan.errors import InputError
+from hepgan.io import _READ_ERRORS, _open_root, iterate_chunks
+from hepgan.schema import SCHEMAS
+
+__all__ = ["format_report", "inspect_file"]
+
+
+def inspect_file(path: str | os.PathLike, *, step_events: int = 500) -> dict[str, Any]:
+    """A JSON-ready description of `path`; hits are read in chunks, so any size is fine."""
+    path = Path(path)
+    root = _open_root(path)
+    try:
+        trees: dict[str, Any] = {}
+        for key, classname in root.classnames().items():
+            if classname != "TTree":
+                continue
+            name = key.split(";")[0]
+            try:
+                tree = root[name]
+                branches = {b: str(tree[b].typename) for b in tree.keys()}
+            except _READ_ERRORS as err:
+                msg = f"{path}: cannot read tree '{name}' ({type(err).__name__}: {err})"
+                raise InputError(msg) from err
+            known = SCHEMAS.get(name)
+            trees[name] = {
+                "entries": int(tree.num_entries),
+                "branches": branches,
+                "missing_branches": [b for b in known.names if b not in branches] if known else [],
+            }
+    finally:
+        root.close()
+    report: dict[str, Any] = {"file": str(path), "size_bytes": path.stat().st_size, "trees": trees}
+    if "hits" in trees and not trees["hits"]["missing_branches"]:
+        report["hits"] = _hit_summary(path, step_events)
+    if "tracks" in trees and not trees["tracks"]["missing_branches"]:
+        report["tracks"] = _track_summary(path, step_events)
+    return report
+
+
+def _hit_summary(path: Path, step_events: int) -> dict[str, Any]:
+    per_event: list[np.ndarray] = []
+    layers: dict[str, int] = {}
+    for chunk in iterate_chunks(path, trees=("hits",), step_events=step_events):
+        hits = chunk["hits"]
+        per_event.append(ak.to_numpy(ak.num(hits["hit_x"], axis=1)))
+        vol = ak.to_numpy(ak.flatten(hits["hit_volume_id"])).astype(np.int64)
+        lay = ak.to_numpy(ak.flatten(hits["hit_layer_id"])).astype(np.int64)
+        keys, counts = np.unique(vol * 10_000 + lay, return_counts=True)
+        for k, c in zip(keys, counts, strict=True):
+            label = f"{k // 10_000}:{k % 10_000}"
+            layers[label] = layers.get(label, 0) + int(c)
+    n = np.concatenate(per_event) if per_event else np.zeros(0, dtype=np.int64)
+    return {
+        "events": len(n),
+        "hits_per_event": _stats(n),
+        "empty_events": int((n == 0).sum()),
+        "hits_by_volume_layer": dict(sorted(layers.items(), key=lambda kv: tuple(map(int, kv[0].split(":"))))),
+    }
+
+
+def _track_summary(path: Path, step_events: int) -> dict[str, Any]:
+    ntracks: list[np.ndarray] = []
+    nhits: list[np.ndarray] = []
+    for chunk in iterate_chunks(path, trees=("tracks",), step_events=step_events):
+        tracks = chunk["tracks"]
+        ntracks.append(ak.to_numpy(ak.num(tracks["track_nhits"], axis=1)))
+        nhits.append(ak.to_numpy(ak.flatten(tracks["track_nhits"])))
+    n = np.concatenate(ntracks) if ntracks else np.zeros(0)
+    h = np.concatenate(nhits) if nhits else np.zeros(0)
+    return {"tracks_per_event": _stats(n), "hits_per_track": _stats(h)}
+
+
+def _stats(x: np.ndarray) -> dict[str, float]:
+    if len(x) == 0:
+        return {"mean": 0.0, "min": 0.0, "max": 0.0}
+    return {"mean": float(np.mean(x)), "min": float(np.min(x)), "max": float(np.max(x))}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"{report['file']}  ({report['size_bytes'] / 1e6:.2f} MB)"]
+    for name, tree in report["trees"].items():
+        lines.append(f"  tree {name}: {tree['entries']} events, {len(tree['branches'])} branches")
+        for b, t in tree["branches"].items():
+            lines.append(f"      {b:<20} {t}")
+        if tree["missing_branches"]:
+            lines.append(f"      missing for the hepgan format: {', '.join(tree['missing_branches'])}")
+    if "hits" in report:
+        h = report["hits"]
+        s = h["hits_per_event"]
+        lines.append(f"  hits/event: mean {s['mean']:.1f}, min {s['min']:.0f}, max {s['max']:.0f}; empty events {h['empty_events']}")
+        lines.append("  hits by volume:layer: " + ", ".join(f"{k}={v}" for k, v in h["hits_by_volume_layer"].items()))
+    if "tracks" in report:
+        t = report["tracks"]
+        lines.append(
+            f"  tracks/event: mean {t['tracks_per_event']['mean']:.1f}; hits/track: mean {t['hits_per_track']['mean']:.1f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,420 @@
+"""``hepgan reco``: surrogate tracks for event files, one output file per input.
+
+For each input ``IN/<name>.root`` the output ``OUT/<name>.root`` holds a ``tracks`` tree in
+the layout of ACTS's tracks (``hepgan.schema.TRACKS``: ``event_id`` and the jagged
+``track_*`` branches), one entry per input event, same order.
+
+* Chunked: events are read ``step_events`` at a time (hits only, never truth branches), and
+  each chunk is a task: in this process, or on a Dask cluster (``workers`` / ``scheduler``,
+  :mod:`hepgan.distributed`).
+* Atomic: an output is written under a hidden temporary name and renamed when complete
+  (``hepgan.io.RootEventWriter``); a file under the final name is always whole.
+* Resumable: an input whose output exists is skipped; temporaries left by killed runs (their
+  process id no longer alive on this machine) are removed before starting.
+* Reproducible: the noise of each event is seeded by (seed, event_id), so outputs do not
+  depend on chunking or on the number of workers.
+
+Every run returns (and logs) a summary: events, tracks per event, and ms/event per stage
+(read, seeding, features, network, assignment, ambiguity, write).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+from tqdm import tqdm
+
+from hepgan import io as hio
+from hepgan.ambiguity import AmbiguityConfig
+from hepgan.distributed import make_executor
+from hepgan.engine import ENGINE_STAGES, AssignmentConfig, cached_engine, shipped_model_path
+from hepgan.errors import InputError
+from hepgan.io import BranchMap, RootEventWriter, open_event_file
+from hepgan.schema import TRACKS
+
+__all__ = [
+    "ENGINES",
+    "STAGES",
+    "RangeResult",
+    "RecoOptions",
+    "output_path",
+    "process_range",
+    "reconstruct_files",
+    "run_files",
+]
+
+log = logging.getLogger(__name__)
+
+#: Engines ``reconstruct_files`` accepts. The classic ACTS chain on a file's hits ('acts') is
+#: not wired yet: pyacts needs measurements on its surfaces, which hepgan files do not keep.
+ENGINES = ("onnx",)
+
+#: Stages of the summary's ms/event, in chain order.
+STAGES = ("read", *ENGINE_STAGES, "write")
+
+_TRACK_BRANCHES = tuple(b.name for b in TRACKS.branches[1:])
+_PER_TRACK = tuple(n for n in _TRACK_BRANCHES if n != "track_hit_index")
+
+
+@dataclass(frozen=True)
+class RecoOptions:
+    """Everything a task needs besides its file range (picklable: sent to Dask workers).
+
+    Attributes:
+        model: the model file (resolved path).
+        threads: onnxruntime intra-op threads per process.
+        providers: onnxruntime providers (see ``hepgan.engine.Engine``).
+        seed: base of the per-event noise seeds.
+        batch_size: seeds per network call.
+        assignment, ambiguity: track building cuts.
+        branch_map: names of trees and branches in users' files.
+        refuse_unknown_layers: raise ``InputError`` on hits on layers the model's geometry
+            lacks (reco); triage counts them instead and flags the event.
+    """
+
+    model: str
+    threads: int = 1
+    providers: str | tuple[str, ...] | None = None
+    seed: int = 0
+    batch_size: int = 8192
+    assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
+    ambiguity: AmbiguityConfig = field(default_factory=AmbiguityConfig)
+    branch_map: BranchMap | None = None
+    refuse_unknown_layers: bool = True
+
+    def engine(self) -> Any:
+        return cached_engine(
+            self.model,
+            threads=self.threads,
+            providers=self.providers,
+            seed=self.seed,
+            batch_size=self.batch_size,
+            assignment=self.assignment,
+            ambiguity=self.ambiguity,
+        )
+
+
+@dataclass
+class RangeResult:
+    """Tracks of events ``[start, stop)`` of one input, flattened for cheap transport.
+
+    ``event_id`` (n,) int64; ``ntracks`` (n,) int64 tracks per event; ``nindex`` (n,) int64
+    entries of ``track_hit_index`` per event; ``flat`` maps each TRACKS branch (but event_id)
+    to its values of all events concatenated. ``ms`` is the total milliseconds per stage
+    over the range (``read`` and the engine stages). Per event, for triage: ``nhits`` hits,
+    ``n_unknown`` hits on layers unknown to the model, ``n_assigned`` distinct hits on tracks.
+    """
+
+    path: str
+    start: int
+    stop: int
+    event_id: np.ndarray
+    ntracks: np.ndarray
+    nindex: np.ndarray
+    flat: dict[str, np.ndarray]
+    ms: dict[str, float]
+    nhits: np.ndarray
+    n_unknown: np.ndarray
+    n_assigned: np.ndarray
+
+    def columns(self) -> dict[str, Any]:
+        """The TRACKS columns of these events (jagged awkward arrays), for the writer."""
+        cols: dict[str, Any] = {"event_id": self.event_id}
+        for name in _PER_TRACK:
+            cols[name] = ak.unflatten(self.flat[name], self.ntracks)
+        cols["track_hit_index"] = ak.unflatten(self.flat["track_hit_index"], self.nindex)
+        return cols
+
+
+def process_range(path: str, start: int, stop: int, options: RecoOptions) -> RangeResult:
+    """Reconstruct events ``[start, stop)`` of `path` (the task of a reco run).
+
+    Reads the hits tree without truth branches, validates it (``hepgan.io``), and runs the
+    process's cached Engine on every event.
+    """
+    engine = options.engine()
+    t0 = time.perf_counter()
+    with open_event_file(path, trees=("hits",), truth=False, branch_map=options.branch_map) as ef:
+        arrays = {"hits": hio._read_tree(ef, "hits", start, stop)}  # noqa: SLF001 (range read)
+        hio._validate_chunk(ef, arrays, start)  # noqa: SLF001
+    hits = arrays["hits"]
+    cols = {k: hits[k] for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")}
+    counts = ak.to_numpy(ak.num(hits["hit_x"], axis=1)).astype(np.int64)
+    flat_hits = {k: ak.to_numpy(ak.flatten(v)) for k, v in cols.items()}
+    event_id = ak.to_numpy(hits["event_id"]).astype(np.int64)
+    ms = dict.fromkeys(("read", *ENGINE_STAGES), 0.0)
+    ms["read"] = (time.perf_counter() - t0) * 1e3
+    if options.refuse_unknown_layers:
+        engine.check_geometry(flat_hits["hit_volume_id"], flat_hits["hit_layer_id"], source=f"{path} entries {start}-{stop}")
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    per_event: list[dict[str, np.ndarray]] = []
+    n = len(event_id)
+    n_unknown = np.zeros(n, np.int64)
+    n_assigned = np.zeros(n, np.int64)
+    for j in range(n):
+        lo, hi = offsets[j], offsets[j + 1]
+        x, y, z, vol, lay = (flat_hits[k][lo:hi] for k in cols)
+        tracks, stage_ms = engine.reconstruct_event(x, y, z, vol, lay, event_id=int(event_id[j]))
+        for k, v in stage_ms.items():
+            ms[k] += v
+        per_event.append(tracks)
+        n_unknown[j] = int((engine.geometry.layer_index(vol, lay) < 0).sum())
+        n_assigned[j] = len(np.unique(tracks["track_hit_index"]))
+    ntracks = np.array([len(t["track_d0"]) for t in per_event], dtype=np.int64)
+    nindex = np.array([len(t["track_hit_index"]) for t in per_event], dtype=np.int64)
+    flat = {}
+    for name in _TRACK_BRANCHES:
+        dtype = TRACKS.branch(name).dtype
+        flat[name] = np.concatenate([t[name] for t in per_event]).astype(dtype) if per_event else np.zeros(0, dtype)
+    return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned)
+
+
+# --------------------------------------------------------------------------- files
+def output_path(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """``out_dir/<input name>.root`` (the input's name without its suffix, plus .root)."""
+    return Path(out_dir) / (Path(input_path).stem + ".root")
+
+
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temporaries(out: Path) -> list[Path]:
+    """Remove temporaries of `out` (``.<name>.<pid>.tmp``) whose writer process is gone.
+
+    Why the pid check: a temporary of a live process is another run writing the same output
+    right now. Process ids are per machine: on a shared file system, run one reco per output
+    folder at a time.
+    """
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
+        m = _TMP.match(tmp.name)
+        if not m or m["name"] != out.name:
+            continue
+        pid = int(m["pid"])
+        if pid != os.getpid() and _pid_alive(pid):
+            log.warning("%s: being written by live process %d; leaving it", tmp, pid)
+            continue
+        tmp.unlink(missing_ok=True)
+        log.info("removed stale temporary %s (process %d is gone)", tmp, pid)
+        removed.append(tmp)
+    return removed
+
+
+@dataclass
+class _FilePlan:
+    input: Path
+    output: Path
+    n_events: int
+    skip: bool
+    ranges: list[tuple[int, int]]
+
+
+def _plan(inputs: Sequence[Path], out_dir: Path, *, step_events: int, resume: bool, branch_map: BranchMap | None) -> list[_FilePlan]:
+    plans = []
+    seen: dict[Path, Path] = {}
+    for path in inputs:
+        out = output_path(path, out_dir)
+        if out in seen:
+            msg = f"{path} and {seen[out]} would both write {out}; rename one (outputs are named after inputs)"
+            raise InputError(msg)
+        seen[out] = path
+        # Opening checks the file and schema now, before any hour-long work starts.
+        with open_event_file(path, trees=("hits",), truth=False, branch_map=branch_map) as ef:
+            n = ef.num_entries
+        clean_stale_temporaries(out)
+        skip = resume and out.exists()
+        ranges = [] if skip else [(s, min(s + step_events, n)) for s in range(0, n, step_events)]
+        plans.append(_FilePlan(path, out, n, skip, ranges))
+    return plans
+
+
+def run_files(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    options: RecoOptions,
+    *,
+    step_events: int = 100,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    resume: bool = True,
+    write: bool = True,
+    on_result: Callable[[RangeResult], None] | None = None,
+) -> dict[str, Any]:
+    """The driver behind :func:`reconstruct_files` and triage (see there); `on_result` sees
+    every range's result in order, `write=False` writes no track files."""
+    inputs = [Path(p) for p in inputs]
+    if not inputs:
+        msg = "no input files given"
+        raise InputError(msg)
+    if step_events < 1:
+        msg = f"step_events must be >= 1, got {step_events}"
+        raise InputError(msg)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        msg = f"{out_dir}: exists and is not a folder; expected the output folder"
+        raise InputError(msg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plans = _plan(inputs, out_dir, step_events=step_events, resume=resume and write, branch_map=options.branch_map)
+    for p in plans:
+        if p.skip:
+            log.info("%s: output %s exists, skipped", p.input, p.output)
+    # Load the model here too: a bad model fails at once, not in the first worker task.
+    options.engine()
+    tasks = [(str(p.input), a, b, options) for p in plans if not p.skip for a, b in p.ranges]
+    total_events = sum(p.n_events for p in plans if not p.skip)
+    ms = dict.fromkeys(STAGES, 0.0)
+    files: list[dict[str, Any]] = []
+    n_events = n_tracks = 0
+    t_start = time.perf_counter()
+    executor = make_executor(workers=workers, scheduler=scheduler)
+    with executor, tqdm(total=total_events, desc="reco", unit="event", disable=not progress) as bar:
+        results = executor.map_ordered(process_range, tasks)
+        for plan in plans:
+            if plan.skip:
+                files.append({"input": str(plan.input), "output": str(plan.output), "status": "skipped", "events": plan.n_events})
+                continue
+            file_tracks = 0
+
+            def consume(writer: RootEventWriter | None, plan: _FilePlan = plan) -> int:
+                nonlocal n_events
+                count = 0
+                for _ in plan.ranges:
+                    r = next(results)
+                    for k, v in r.ms.items():
+                        ms[k] += v
+                    if writer is not None:
+                        t0 = time.perf_counter()
+                        writer.write_chunk("tracks", r.columns())
+                        ms["write"] += (time.perf_counter() - t0) * 1e3
+                    if on_result is not None:
+                        on_result(r)
+                    count += int(r.ntracks.sum())
+                    n_events += len(r.event_id)
+                    bar.update(len(r.event_id))
+                return count
+
+            if write:
+                with RootEventWriter(plan.output, [TRACKS]) as w:
+                    file_tracks = consume(w)
+                    t_close = time.perf_counter()
+                # closing (flush + rename) is writing too
+                ms["write"] += (time.perf_counter() - t_close) * 1e3
+            else:
+                file_tracks = consume(None)
+            n_tracks += file_tracks
+            files.append({
+                "input": str(plan.input), "output": str(plan.output) if write else None, "status": "done",
+                "events": plan.n_events, "tracks": file_tracks,
+            })  # fmt: skip
+    seconds = time.perf_counter() - t_start
+    per_event = {k: (v / n_events if n_events else 0.0) for k, v in ms.items()}
+    per_event["total"] = sum(per_event[k] for k in STAGES)
+    summary = {
+        "model": options.model,
+        "engine": "onnx",
+        "executor": executor.describe(),
+        "threads": options.threads,
+        "files": files,
+        "files_done": sum(f["status"] == "done" for f in files),
+        "files_skipped": sum(f["status"] == "skipped" for f in files),
+        "events": n_events,
+        "tracks": n_tracks,
+        "tracks_per_event": n_tracks / n_events if n_events else 0.0,
+        # summed over workers: with N workers the wall time per event is about 1/N of it
+        "ms_per_event": per_event,
+        "seconds": seconds,
+        "events_per_second": n_events / seconds if seconds > 0 else 0.0,
+    }
+    log.info("reco: %d events, %.1f tracks/event, %.1f ms/event", n_events, summary["tracks_per_event"], per_event["total"])
+    return summary
+
+
+def reconstruct_files(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    model: str | os.PathLike | None = None,
+    engine: str = "onnx",
+    threads: int = 1,
+    providers: str | Sequence[str] | None = None,
+    step_events: int = 100,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    batch_size: int = 8192,
+    assignment: AssignmentConfig = AssignmentConfig(),
+    ambiguity: AmbiguityConfig = AmbiguityConfig(),
+    branch_map: BranchMap | None = None,
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Surrogate tracks for every event of `inputs`: ``out_dir/<input name>.root`` each.
+
+    Args:
+        inputs: event files with a ``hits`` tree (truth branches are never read).
+        out_dir: output folder (created).
+        model: model.onnx (default: the shipped model, ``hepgan.engine.shipped_model_path``).
+        engine: ``'onnx'`` (the only one so far, see :data:`ENGINES`).
+        threads: onnxruntime threads per process.
+        providers: onnxruntime providers (``None`` CPU, ``'auto'`` CUDA when available).
+        step_events: events per task (read at once; the unit of work on a cluster).
+        workers: run on a new local Dask cluster of this many processes (1 thread each).
+        scheduler: run on the Dask cluster at this address instead.
+        progress: show a progress bar.
+        seed: base of the per-event noise seeds (same seed, same tracks).
+        batch_size: seeds per network call.
+        assignment, ambiguity: track building cuts.
+        branch_map: tree and branch names of users' files.
+        resume: skip inputs whose output exists (False: redo them).
+
+    Returns:
+        The run summary: ``files`` (input, output, status done/skipped, events, tracks),
+        ``events``, ``tracks``, ``tracks_per_event``, ``ms_per_event`` per stage of
+        :data:`STAGES` plus ``total`` (summed over processes), ``seconds``,
+        ``events_per_second``.
+    """
+    if engine not in ENGINES:
+        msg = f"engine {engine!r} is not available; choose from {list(ENGINES)}"
+        raise InputError(msg)
+    if threads < 1:
+        msg = f"threads must be >= 1, got {threads}"
+        raise InputError(msg)
+    path = Path(model) if model is not None else shipped_model_path()
+    providers = tuple(providers) if providers is not None and not isinstance(providers, str) else providers
+    options = RecoOptions(
+        model=str(path.resolve()),
+        threads=threads,
+        providers=providers,
+        seed=seed,
+        batch_size=batch_size,
+        assignment=assignment,
+        ambiguity=ambiguity,
+        branch_map=branch_map,
+    )
+    return run_files(
+        inputs, out_dir, options, step_events=step_events, workers=workers, scheduler=scheduler,
+        progress=progress, resume=resume,
+    )  # fmt: skip

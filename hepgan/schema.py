@@ -1,0 +1,166 @@
+"""The event file format: trees, branches, dtypes and units (DESIGN.md, "File format").
+
+One entry per event in every tree. Jagged branches hold one list per event; branches that share
+a collection (``hit_x``, ``hit_y``, ... in collection ``hit``) share one counter branch
+(``nhit``), which is how uproot writes a record of lists. Truth branches are marked so that the
+reconstruction can prove it never reads them.
+
+Units: mm, GeV, rad, tesla, ns. Perigee parameters follow ACTS: d0, z0, phi, theta, qop (= q/p).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "ACTS_TIMING",
+    "HITS",
+    "PARTICLES",
+    "SCHEMAS",
+    "TRACKS",
+    "TRACK_PARAMETERS",
+    "Branch",
+    "TreeSchema",
+]
+
+TRACK_PARAMETERS = ("d0", "z0", "phi", "theta", "qop")
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One branch: its name, numpy dtype, and whether it is jagged (one list per event).
+
+    `collection` groups jagged branches that share a counter: ``hit`` for ``hit_x``.
+    """
+
+    name: str
+    dtype: np.dtype
+    jagged: bool = False
+    truth: bool = False
+    unit: str = ""
+    collection: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """'f' for floating point, 'i' for integer, 'b' for boolean."""
+        return np.dtype(self.dtype).kind
+
+
+@dataclass(frozen=True)
+class TreeSchema:
+    """A tree of the event format; `branches` in writing order, `event_id` first."""
+
+    name: str
+    branches: tuple[Branch, ...]
+    truth: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.branches)
+
+    def branch(self, name: str) -> Branch:
+        for b in self.branches:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+    def reco_names(self) -> tuple[str, ...]:
+        """Branches the reconstruction may read (no truth)."""
+        return tuple(b.name for b in self.branches if not b.truth)
+
+
+def _jagged(collection: str, field: str, dtype, *, truth: bool = False, unit: str = "") -> Branch:
+    name = f"{collection}_{field}"
+    return Branch(name, np.dtype(dtype), jagged=True, truth=truth, unit=unit, collection=collection)
+
+
+_EVENT_ID = Branch("event_id", np.dtype(np.int64))
+
+HITS = TreeSchema(
+    "hits",
+    (
+        _EVENT_ID,
+        _jagged("hit", "x", np.float32, unit="mm"),
+        _jagged("hit", "y", np.float32, unit="mm"),
+        _jagged("hit", "z", np.float32, unit="mm"),
+        _jagged("hit", "volume_id", np.int32),
+        _jagged("hit", "layer_id", np.int32),
+        _jagged("hit", "module_id", np.int32),
+        _jagged("hit", "particle_id", np.int64, truth=True),
+        _jagged("hit", "tx", np.float32, truth=True, unit="mm"),
+        _jagged("hit", "ty", np.float32, truth=True, unit="mm"),
+        _jagged("hit", "tz", np.float32, truth=True, unit="mm"),
+    ),
+)
+
+PARTICLES = TreeSchema(
+    "particles",
+    (
+        _EVENT_ID,
+        _jagged("particle", "id", np.int64, truth=True),
+        _jagged("particle", "q", np.int32, truth=True, unit="e"),
+        _jagged("particle", "px", np.float32, truth=True, unit="GeV"),
+        _jagged("particle", "py", np.float32, truth=True, unit="GeV"),
+        _jagged("particle", "pz", np.float32, truth=True, unit="GeV"),
+        _jagged("particle", "vx", np.float32, truth=True, unit="mm"),
+        _jagged("particle", "vy", np.float32, truth=True, unit="mm"),
+        _jagged("particle", "vz", np.float32, truth=True, unit="mm"),
+        _jagged("particle", "pdg", np.int32, truth=True),
+        _jagged("particle", "nhits", np.int32, truth=True),
+        _jagged("particle", "primary", np.bool_, truth=True),
+    ),
+    truth=True,
+)
+
+_TRACK_UNITS = {"d0": "mm", "z0": "mm", "phi": "rad", "theta": "rad", "qop": "e/GeV"}
+
+TRACKS = TreeSchema(
+    "tracks",
+    (
+        _EVENT_ID,
+        *(_jagged("track", p, np.float32, unit=_TRACK_UNITS[p]) for p in TRACK_PARAMETERS),
+        *(_jagged("track", f"err_{p}", np.float32, unit=_TRACK_UNITS[p]) for p in TRACK_PARAMETERS),
+        _jagged("track", "chi2", np.float32),
+        _jagged("track", "ndf", np.int32),
+        _jagged("track", "nhits", np.int32),
+        _jagged("track", "score", np.float32),
+        # Its own collection: one level of jaggedness only, so the hits of all tracks of an
+        # event are concatenated and `track_nhits` gives the counts.
+        Branch("track_hit_index", np.dtype(np.int32), jagged=True, collection="track_hit_index"),
+    ),
+)
+
+ACTS_TIMING = TreeSchema(
+    "acts_timing",
+    (
+        _EVENT_ID,
+        *(
+            Branch(f"acts_{stage}_ms", np.dtype(np.float64), unit="ms")
+            for stage in ("simulation", "digitization", "seeding", "ckf", "ambiguity", "total_reco")
+        ),
+    ),
+)
+
+SCHEMAS = {s.name: s for s in (HITS, PARTICLES, TRACKS, ACTS_TIMING)}
+
+
+# Particle ids pack ACTS's barcode into one non-negative int64, most significant first:
+# vertexPrimary 11 | vertexSecondary 12 | particle 16 | generation 8 | subParticle 16 bits.
+# 0 stays free for noise hits because vertexPrimary starts at 1 (and particle at 1).
+PARTICLE_ID_FIELDS = (("vertex_primary", 11), ("vertex_secondary", 12), ("particle", 16), ("generation", 8), ("sub_particle", 16))
+
+
+def pack_particle_id(vertex_primary, vertex_secondary, particle, generation, sub_particle) -> np.ndarray:
+    """Vectorised ACTS barcode -> int64 particle id (see PARTICLE_ID_FIELDS); arrays of equal shape."""
+    out = np.zeros(np.shape(vertex_primary), dtype=np.int64)
+    for (name, bits), value in zip(
+        PARTICLE_ID_FIELDS, (vertex_primary, vertex_secondary, particle, generation, sub_particle), strict=True
+    ):
+        value = np.asarray(value, dtype=np.int64)
+        if np.any((value < 0) | (value >= (1 << bits))):
+            msg = f"barcode field {name} outside [0, {1 << bits}): {value[(value < 0) | (value >= (1 << bits))][:3]}"
+            raise ValueError(msg)
+        out = (out << bits) | value
+    return out

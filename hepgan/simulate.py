@@ -1,0 +1,475 @@
+"""``hepgan simulate``: run the ACTS chain in-process and write events.root.
+
+The chain (:mod:`hepgan.acts_chain`) runs on one thread; a Python algorithm at its end reads
+the whiteboard of each event, converts it to numpy arrays in the DESIGN.md file format and
+buffers at most ``chunk_events`` events before handing them to
+:class:`hepgan.io.RootEventWriter`, so memory stays flat however many events are asked for.
+
+Conventions of the written file (beyond DESIGN.md):
+
+* One hit per ACTS measurement; hit index = measurement index in the event, so
+  ``track_hit_index`` values are measurement indices. ``hit_x/y/z`` is the measured local
+  position transformed to global on the measurement's surface (the generic detector's modules
+  are planes; all its measurements are 2D with the smearing config used). For a 1D
+  measurement the unmeasured local coordinate would be set to 0 (module centre line).
+* ``particle_id`` packs the ACTS barcode into a positive int64, see :func:`pack_barcode`.
+  ``hit_particle_id`` is the packed barcode of the sim hit that made the measurement.
+* Particles are all particles Fatras simulated (primaries and interaction secondaries),
+  with their momentum and vertex at production.
+* ``track_hit_index`` lists, per track from the innermost to the outermost state, the
+  measurements the track holds (outliers and holes excluded), so ``track_nhits`` equals
+  ACTS's ``nMeasurements``. Parameters are ACTS's perigee at the origin (the beam line).
+* ``acts_timing`` differs between runs (wall time); every other tree is identical for the
+  same configuration and seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import numpy as np
+from tqdm import tqdm
+
+from hepgan.errors import InputError, closest
+from hepgan.schema import pack_particle_id
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SimulationConfig", "pack_barcode", "simulate"]
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Configuration of one ``hepgan simulate`` run.
+
+    Attributes:
+        events: number of events.
+        vertices: primary vertices per event.
+        particles: pions per vertex (pi+ or pi-, random charge).
+        seed: master random seed; same seed and config give identical events.
+        pt_min, pt_max: transverse momentum range of the gun (GeV), log-uniform.
+        eta_max: |eta| range of the gun, uniform in eta.
+        vertex_sigma_xy, vertex_sigma_z: Gaussian beam-spot widths (mm).
+        seeds_per_middle_sp: ACTS seed finder ``maxSeedsPerSpM`` (1 = DESIGN.md reference).
+        chunk_events: events buffered in memory before they are written.
+        threads: ACTS threads; must be 1 (per-algorithm timing and event order need it).
+    """
+
+    events: int = 10
+    vertices: int = 1
+    particles: int = 100
+    seed: int = 42
+    pt_min: float = 0.5
+    pt_max: float = 10.0
+    eta_max: float = 2.5
+    vertex_sigma_xy: float = 0.0125
+    vertex_sigma_z: float = 50.0
+    seeds_per_middle_sp: int = 1
+    chunk_events: int = 50
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        positive = ("events", "vertices", "particles", "chunk_events", "seeds_per_middle_sp")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"simulation config: {name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"simulation config: seed must be an integer >= 0, got {self.seed!r}")
+        if not 0 < self.pt_min < self.pt_max:
+            raise InputError(
+                f"simulation config: need 0 < pt_min < pt_max (GeV), got {self.pt_min}, {self.pt_max}"
+            )
+        if not self.eta_max > 0:
+            raise InputError(f"simulation config: eta_max must be > 0, got {self.eta_max}")
+        if self.vertex_sigma_xy < 0 or self.vertex_sigma_z < 0:
+            raise InputError("simulation config: vertex widths must be >= 0 mm")
+        if self.threads != 1:
+            raise InputError(
+                f"simulation config: threads must be 1 (got {self.threads}): the per-algorithm "
+                "ACTS timing and in-order writing need events to run one after another"
+            )
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> SimulationConfig:
+        """Read top-level keys of a TOML file; ``overrides`` (not None) win over the file.
+
+        Raises:
+            InputError: unreadable file or an unknown key (the message names the key and
+                lists the valid ones).
+        """
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise InputError(f"{path}: cannot read simulation config: {err}") from err
+        valid = cls.field_names()
+        values = {**doc, **{k: v for k, v in overrides.items() if v is not None}}
+        for key in values:
+            if key not in valid:
+                where = f"{path}" if key in doc else "override"
+                raise InputError(f"{where}: unknown simulation config key {key!r}; {closest(key, valid)}")
+        return cls(**values)
+
+    def chain_config(self):
+        """The physics part as an :class:`hepgan.acts_chain.ChainConfig`."""
+        from hepgan.acts_chain import ChainConfig
+
+        return ChainConfig(
+            seed=self.seed,
+            vertices=self.vertices,
+            particles=self.particles,
+            pt_min=self.pt_min,
+            pt_max=self.pt_max,
+            eta_max=self.eta_max,
+            vertex_sigma_xy=self.vertex_sigma_xy,
+            vertex_sigma_z=self.vertex_sigma_z,
+            seeds_per_middle_sp=self.seeds_per_middle_sp,
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Barcode packing
+# ---------------------------------------------------------------------------------------
+
+def pack_barcode(vertex_primary: int, vertex_secondary: int, particle: int, generation: int, sub_particle: int) -> int:
+    """Pack an ACTS barcode into an int64 particle id, as `hepgan.schema.pack_particle_id`
+    (vertexPrimary 11 | vertexSecondary 12 | particle 16 | generation 8 | subParticle 16 bits);
+    vertexPrimary >= 1 for every generated particle, so the id is never 0 (0 = noise).
+
+    Raises:
+        ValueError: a field does not fit its width.
+    """
+    return int(pack_particle_id(vertex_primary, vertex_secondary, particle, generation, sub_particle))
+
+
+def _pack(barcode) -> int:
+    return pack_barcode(
+        barcode.vertexPrimary,
+        barcode.vertexSecondary,
+        barcode.particle,
+        barcode.generation,
+        barcode.subParticle,
+    )
+
+
+def _is_primary(barcode) -> bool:
+    """Generation 0, not from a secondary vertex and not an interaction product."""
+    return barcode.generation == 0 and barcode.vertexSecondary == 0 and barcode.subParticle == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Whiteboard -> numpy
+# ---------------------------------------------------------------------------------------
+
+
+class _SurfaceFrames:
+    """Cached affine local->global frames of planar surfaces (mm).
+
+    ``global = origin + loc0 * e0 + loc1 * e1``; exact for plane surfaces, which are all the
+    generic detector's sensitive modules (checked on first use of each surface).
+    """
+
+    def __init__(self, tracking_geometry, gctx) -> None:
+        import acts
+
+        self._acts = acts
+        self._gctx = gctx
+        self._surfaces = {gid.value: s for gid, s in tracking_geometry.geoIdSurfaceMap().items()}
+        self._frames: dict[int, np.ndarray] = {}
+
+    def frame(self, gid_value: int) -> np.ndarray:
+        """(3, 3) array: rows origin, e0, e1 of the surface with this geometry id value."""
+        frame = self._frames.get(gid_value)
+        if frame is None:
+            acts = self._acts
+            surface = self._surfaces[gid_value]
+            if surface.type != acts.SurfaceType.Plane:
+                raise NotImplementedError(f"measurement on non-plane surface {surface.type}")
+            direction = acts.Vector3(0, 0, 1)  # ignored by plane surfaces
+            points = [
+                np.array(surface.localToGlobal(self._gctx, acts.Vector2(a, b), direction), np.float64)
+                for a, b in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0))
+            ]
+            frame = np.stack([points[0], points[1] - points[0], points[2] - points[0]])
+            self._frames[gid_value] = frame
+        return frame
+
+
+def _convert_hits(data: dict, frames: _SurfaceFrames) -> dict[str, np.ndarray]:
+    """One hit per measurement: measured global position, ids and truth."""
+    measurements = data["measurements"]
+    n = len(measurements)
+    gid_values = np.empty(n, np.int64)
+    ids = np.empty((n, 3), np.int32)
+    local = np.zeros((n, 2), np.float64)
+    for i, m in enumerate(measurements):
+        gid = m.geometryId
+        gid_values[i] = gid.value
+        ids[i] = (gid.volume, gid.layer, gid.sensitive)
+        params = np.asarray(m.fullParameters)
+        for axis in m.subspaceIndices:
+            if axis < 2:  # bound loc0/loc1; unmeasured local coordinate stays 0
+                local[i, axis] = params[axis]
+    unique, inverse = np.unique(gid_values, return_inverse=True)
+    table = np.stack([frames.frame(int(g)) for g in unique]) if n else np.zeros((0, 3, 3))
+    f = table[inverse]
+    xyz = f[:, 0] + local[:, :1] * f[:, 1] + local[:, 1:2] * f[:, 2]
+
+    # np.asarray on ACTS vectors uses the buffer protocol: ~30x faster than list(v)
+    simhits = list(data["simhits"])
+    sim_pos = np.array([np.asarray(h.fourPosition)[:3] for h in simhits], np.float64).reshape(-1, 3)
+    sim_pid = np.array([_pack(h.particleId) for h in simhits], np.int64)
+    meas_to_sim = data["measurement_simhits_map"]
+    first_sim = np.empty(n, np.int64)
+    for i in range(n):
+        # smearing digitisation: exactly one sim hit per measurement
+        first_sim[i] = meas_to_sim.valuesFor(i)[0]
+    truth = sim_pos[first_sim] if n else np.zeros((0, 3))
+    return {
+        "hit_x": xyz[:, 0].astype(np.float32),
+        "hit_y": xyz[:, 1].astype(np.float32),
+        "hit_z": xyz[:, 2].astype(np.float32),
+        "hit_volume_id": ids[:, 0],
+        "hit_layer_id": ids[:, 1],
+        "hit_module_id": ids[:, 2],
+        "hit_particle_id": sim_pid[first_sim] if n else np.zeros(0, np.int64),
+        "hit_tx": truth[:, 0].astype(np.float32),
+        "hit_ty": truth[:, 1].astype(np.float32),
+        "hit_tz": truth[:, 2].astype(np.float32),
+    }
+
+
+def _convert_particles(data: dict, hit_particle_id: np.ndarray) -> dict[str, np.ndarray]:
+    """All simulated particles at production; nhits = their measurement count."""
+    particles = list(data["particles"])
+    n = len(particles)
+    pid = np.array([_pack(p.particleId) for p in particles], np.int64)
+    mom = np.array([np.asarray(p.momentum) for p in particles], np.float64).reshape(-1, 3)
+    pos = np.array([np.asarray(p.fourPosition)[:3] for p in particles], np.float64).reshape(-1, 3)
+    hit_ids, hit_counts = np.unique(hit_particle_id, return_counts=True)
+    where = np.searchsorted(hit_ids, pid)
+    where = np.clip(where, 0, max(len(hit_ids) - 1, 0))
+    nhits = np.where((len(hit_ids) > 0) & (hit_ids[where] == pid), hit_counts[where], 0) if n else []
+    return {
+        "particle_id": pid,
+        "particle_q": np.array([round(p.charge) for p in particles], np.int32),
+        "particle_px": mom[:, 0].astype(np.float32),
+        "particle_py": mom[:, 1].astype(np.float32),
+        "particle_pz": mom[:, 2].astype(np.float32),
+        "particle_vx": pos[:, 0].astype(np.float32),
+        "particle_vy": pos[:, 1].astype(np.float32),
+        "particle_vz": pos[:, 2].astype(np.float32),
+        "particle_pdg": np.array([int(p.pdg) for p in particles], np.int32),
+        "particle_nhits": np.asarray(nhits, np.int32),
+        "particle_primary": np.array([_is_primary(p.particleId) for p in particles], bool),
+    }
+
+
+def _track_hit_indices(track, index_source_link) -> list[int]:
+    """Measurement indices held by a track, innermost state first (outliers excluded)."""
+    hits = []
+    # ``trackStatesReversed`` walks tip -> stem, i.e. outermost state first; ``trackStates``
+    # (stem -> tip) raises "Track has no stem index" on the ambiguity resolver's tracks.
+    for state in track.trackStatesReversed:
+        if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink:
+            hits.append(index_source_link.fromSourceLink(state.uncalibratedSourceLink).index())
+    hits.reverse()
+    return hits
+
+
+def _convert_tracks(data: dict) -> dict[str, np.ndarray]:
+    """ACTS tracks after ambiguity resolution: perigee parameters, errors, hit indices."""
+    import acts.examples
+
+    tracks = data["tracks"]
+    n = len(tracks)
+    # The container's column properties are numpy views on memory ACTS frees when the event
+    # ends (no owner is kept): copy every one of them before buffering.
+    params = np.array(tracks.parameters, np.float64, copy=True).reshape(n, -1)
+    cov = np.array(tracks.covariance, np.float64, copy=True).reshape(n, 6, 6) if n else np.zeros((0, 6, 6))
+    errors = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+    hit_lists = [_track_hit_indices(t, acts.examples.IndexSourceLink) for t in tracks]
+    nhits = np.array([len(h) for h in hit_lists], np.int32)
+    n_meas = np.array(tracks.nMeasurements, np.int64, copy=True)
+    if not np.array_equal(nhits, n_meas):
+        raise RuntimeError(f"track measurement states {nhits} disagree with nMeasurements {n_meas}")
+    out = {}
+    for col, name in enumerate(("d0", "z0", "phi", "theta", "qop")):
+        out[f"track_{name}"] = params[:, col].astype(np.float32) if n else np.zeros(0, np.float32)
+        out[f"track_err_{name}"] = errors[:, col].astype(np.float32)
+    out["track_chi2"] = np.array(tracks.chi2, np.float32, copy=True).reshape(n)
+    out["track_ndf"] = np.array(tracks.ndf, np.int32, copy=True).reshape(n)
+    out["track_nhits"] = nhits
+    out["track_score"] = np.ones(n, np.float32)  # ACTS tracks are certain by convention
+    flat = [i for h in hit_lists for i in h]
+    out["track_hit_index"] = np.asarray(flat, np.int32)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Whiteboard reader algorithm and chunked writing
+# ---------------------------------------------------------------------------------------
+
+
+_TREE_PREFIX = {"hits": "hit_", "particles": "particle_", "tracks": "track_"}
+
+
+class _EventBuffer:
+    """Up to ``chunk_events`` converted events, flushed to the writer as one chunk each."""
+
+    def __init__(self, writer, chunk_events: int) -> None:
+        self._writer = writer
+        self._chunk = chunk_events
+        self._events: list[dict[str, dict[str, Any]]] = []
+
+    def add(self, event: dict[str, dict[str, Any]]) -> None:
+        self._events.append(event)
+        if len(self._events) >= self._chunk:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._events:
+            return
+        for tree in ("hits", "particles", "tracks", "acts_timing"):
+            rows = [e[tree] for e in self._events]
+            columns: dict[str, Any] = {}
+            for name in rows[0]:
+                values = [r[name] for r in rows]
+                if tree == "acts_timing" or name == "event_id":
+                    columns[name] = np.asarray(values)
+                else:
+                    counts = np.array([len(v) for v in values], np.int64)
+                    columns[name] = ak.unflatten(np.concatenate(values), counts)
+            self._writer.write_chunk(tree, columns)
+        logger.debug("wrote %d events", len(self._events))
+        self._events = []
+
+
+def _make_sink(buffer: _EventBuffer, stats: dict[str, list], progress_bar):
+    """Build the Python algorithm that converts each event at the end of the chain."""
+    import acts
+    import acts.examples as ae
+
+    from hepgan import acts_chain as ac
+
+    class WhiteboardToNumpy(ae.IAlgorithm):
+        """Reads the event's ACTS objects from the whiteboard and buffers numpy arrays."""
+
+        _inputs = {
+            "measurements": (ae.MeasurementContainer, ac.KEY_MEASUREMENTS),
+            "measurement_simhits_map": (ae.MeasurementSimHitsMap, ac.KEY_MEAS_SIMHITS),
+            "measurement_particles_map": (ae.MeasurementParticlesMap, ac.KEY_MEAS_PARTICLES),
+            "simhits": (ae.SimHitContainer, ac.KEY_SIMHITS),
+            "particles": (ae.SimParticleContainer, ac.KEY_PARTICLES),
+            "tracks": (ae.ConstTrackContainer, ac.KEY_TRACKS),
+        }
+
+        def __init__(self, chain: ac.ActsChain) -> None:
+            ae.IAlgorithm.__init__(self, "WhiteboardToNumpy", acts.logging.WARNING)
+            self._chain = chain
+            self._handles = {}
+            for name, (kind, key) in self._inputs.items():
+                handle = ae.ReadDataHandle(self, kind, name)
+                handle.initialize(key)
+                self._handles[name] = handle
+            self._frames = None
+
+        def execute(self, context: ae.AlgorithmContext) -> ae.ProcessCode:
+            t0 = time.perf_counter()
+            if self._frames is None:
+                self._frames = _SurfaceFrames(self._chain.tracking_geometry, context.recoGeoContext)
+            data = {name: h(context.eventStore) for name, h in self._handles.items()}
+            event_id = int(context.eventNumber)
+            hits = _convert_hits(data, self._frames)
+            particles = _convert_particles(data, hits["hit_particle_id"])
+            tracks = _convert_tracks(data)
+            ms = self._chain.clock.take()
+            timing = {f"acts_{s}_ms": ms.get(s, 0.0) for s in ac.STAGES}
+            timing["acts_total_reco_ms"] = (
+                timing["acts_seeding_ms"] + timing["acts_ckf_ms"] + timing["acts_ambiguity_ms"]
+            )
+            buffer.add(
+                {
+                    "hits": {"event_id": event_id, **hits},
+                    "particles": {"event_id": event_id, **particles},
+                    "tracks": {"event_id": event_id, **tracks},
+                    "acts_timing": {"event_id": event_id, **timing},
+                }
+            )
+            stats["hits"].append(len(hits["hit_x"]))
+            stats["particles"].append(len(particles["particle_id"]))
+            stats["tracks"].append(len(tracks["track_nhits"]))
+            stats["timing"].append(timing)
+            stats["convert_ms"].append((time.perf_counter() - t0) * 1e3)
+            if progress_bar is not None:
+                progress_bar.update(1)
+            return ae.ProcessCode.SUCCESS
+
+    return WhiteboardToNumpy
+
+
+def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -> dict:
+    """Simulate and reconstruct ``config.events`` events with ACTS and write them to ``output``.
+
+    Args:
+        output: the ROOT file to write (hits, particles, tracks, acts_timing trees); it only
+            appears under this name once complete.
+        config: what to simulate.
+        progress: show a tqdm progress bar on stderr.
+
+    Returns:
+        Summary: ``events``, ``mean_hits``, ``mean_particles`` (all simulated particles,
+        secondaries included), ``mean_tracks``, ``acts_ms_per_event`` ({stage: mean ms}), ``convert_ms_per_event``
+        (our whiteboard conversion), ``wall_s`` and ``output``.
+    """
+    from hepgan import acts_chain as ac
+    from hepgan.io import ACTS_TIMING, HITS, PARTICLES, TRACKS, RootEventWriter
+
+    output = Path(output)
+    stats: dict[str, list] = {"hits": [], "particles": [], "tracks": [], "timing": [], "convert_ms": []}
+    logger.info("simulating %d events of %d x %d pions (seed %d) -> %s",
+                config.events, config.vertices, config.particles, config.seed, output)
+    t0 = time.perf_counter()
+    bar = tqdm(total=config.events, unit="event", desc="ACTS", disable=not progress)
+    try:
+        with RootEventWriter(output, [HITS, PARTICLES, TRACKS, ACTS_TIMING]) as writer:
+            buffer = _EventBuffer(writer, config.chunk_events)
+            sink_class = _make_sink(buffer, stats, bar)
+            chain = ac.build_chain(config.chain_config(), config.events, sink_factory=sink_class)
+            try:
+                chain.run()  # the chain (and its detector) stays referenced until here
+            finally:
+                chain.close()
+            buffer.flush()
+            del chain
+    finally:
+        bar.close()
+    if len(stats["hits"]) != config.events:
+        raise RuntimeError(f"ACTS processed {len(stats['hits'])} of {config.events} events")
+    summary = {
+        "output": str(output),
+        "events": config.events,
+        "mean_hits": float(np.mean(stats["hits"])),
+        "mean_particles": float(np.mean(stats["particles"])),
+        "mean_tracks": float(np.mean(stats["tracks"])),
+        "acts_ms_per_event": {
+            key.removeprefix("acts_").removesuffix("_ms"): float(np.mean([t[key] for t in stats["timing"]]))
+            for key in stats["timing"][0]
+        },
+        "convert_ms_per_event": float(np.mean(stats["convert_ms"])),
+        "wall_s": time.perf_counter() - t0,
+    }
+    logger.info("simulation summary: %s", summary)
+    return summary

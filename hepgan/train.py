@@ -1,0 +1,606 @@
+"""`hepgan train CONFIG.toml`: train the conditional GAN on dataset shards.
+
+Losses (all on the same batch; parameters only on positive seeds):
+
+- reconstruction: the CRPS of each perigee residual, estimated from two noise samples
+  (``|s1 - y| + |s2 - y|) / 2 - |s1 - s2| / 2``). It is pix2pix's L1 made distribution-aware:
+  a strictly proper scoring rule, minimised only when the sampled spread is the real spread of
+  the classic answer given the features, which is what calibrates the pulls. With one sample it
+  would be plain L1 and the noise would be ignored.
+- adversarial (non-saturating): D(condition, residuals) tells the classic residuals from
+  sampled ones; the generator is pushed towards the joint distribution (correlations between
+  parameters, multi-modality) that per-parameter CRPS cannot see.
+- track score: binary cross-entropy of "this seed is on a classic track".
+- hit assignment: binary cross-entropy of each candidate hit being on the track (positives,
+  present candidates only).
+
+Two train steps, one model: TensorFlow (default; CPU and CI) and JAX (the lent GPU machine,
+``KERAS_BACKEND=jax``). Each epoch ends with a validation on physics figures (resolution
+against the classic parameters, pull widths, score AUC), checkpoints, and early stopping;
+`resume=True` continues from the last checkpoint. Beside every model: the resolved config,
+the versions of everything that shaped it, the seeds, and the history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hepgan.errors import InputError, closest
+
+__all__ = ["TrainConfig", "load_shards", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (loaded from TOML; paths relative to the TOML).
+
+    dataset / validation: folders written by `hepgan dataset`. output: where the model,
+    checkpoints, history and card go.
+    """
+
+    dataset: str
+    validation: str
+    output: str
+    seed: int = 1
+    epochs: int = 30
+    batch_size: int = 1024
+    steps_per_epoch: int = 0  # 0: one pass over the training set
+    learning_rate: float = 1e-3
+    disc_learning_rate: float = 5e-4
+    crps_weight: float = 1.0
+    adversarial_weight: float = 0.05
+    score_weight: float = 1.0
+    hit_weight: float = 1.0
+    residual_clip: float = 30.0
+    noise_dim: int = 8
+    n_samples: int = 16
+    width: int = 128
+    depth: int = 3
+    head_width: int = 64
+    disc_width: int = 128
+    disc_depth: int = 3
+    patience: int = 5
+    max_train_seeds: int = 0  # 0: all
+    max_validation_seeds: int = 100_000
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            msg = f"{path}: cannot read training config: {err}"
+            raise InputError(msg) from err
+        doc.update({k: v for k, v in overrides.items() if v is not None})
+        names = {f.name: f for f in fields(cls)}
+        for key in doc:
+            if key not in names:
+                msg = f"{path}: unknown key {key!r}; {closest(key, names)}"
+                raise InputError(msg)
+        for key in ("dataset", "validation", "output"):
+            if key not in doc:
+                msg = f"{path}: missing key {key!r} (a folder path)"
+                raise InputError(msg)
+            doc[key] = str((path.parent / doc[key]).resolve()) if not Path(doc[key]).is_absolute() else doc[key]
+        for key, value in doc.items():
+            expected = names[key].type
+            if expected in ("int", "float") and (isinstance(value, bool) or not isinstance(value, int | float)):
+                msg = f"{path}: {key} = {value!r}, expected a number ({expected})"
+                raise InputError(msg)
+            if expected == "int" and isinstance(value, float):
+                msg = f"{path}: {key} = {value!r}, expected an integer"
+                raise InputError(msg)
+        cfg = cls(**doc)
+        cfg.validate(str(path))
+        return cfg
+
+    def validate(self, source: str = "config") -> None:
+        positive = ("epochs", "batch_size", "learning_rate", "disc_learning_rate", "noise_dim", "n_samples", "width", "depth")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                msg = f"{source}: {name} must be > 0, got {getattr(self, name)}"
+                raise InputError(msg)
+        for name in ("crps_weight", "adversarial_weight", "score_weight", "hit_weight"):
+            if getattr(self, name) < 0:
+                msg = f"{source}: {name} must be >= 0, got {getattr(self, name)}"
+                raise InputError(msg)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- data
+@dataclass
+class Arrays:
+    features: np.ndarray  # (n, F) float32, raw
+    target: np.ndarray  # (n, 5) float32 residuals in RESIDUAL_SCALE units (0 for negatives)
+    target_hits: np.ndarray  # (n, L, K) float32
+    label: np.ndarray  # (n,) float32
+    physical: np.ndarray  # (n, 5) float32 classic perigee (0 for negatives)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+
+def load_shards(folder: str | os.PathLike, *, limit: int = 0, seed: int = 0) -> tuple[Arrays, dict]:
+    """All shards of a dataset folder in memory (n x F x 4 bytes: 600 MB for a million seeds of
+    the default 174 features), and its stats.json. `limit` > 0 keeps a random subset."""
+    from hepgan.model import residuals_from_params
+
+    folder = Path(folder)
+    stats_path = folder / "stats.json"
+    if not stats_path.exists():
+        msg = f"{folder}: no stats.json; expected a folder written by `hepgan dataset`"
+        raise InputError(msg)
+    stats = json.loads(stats_path.read_text())
+    shards = sorted(folder.glob("shard-*.npz"))
+    if not shards:
+        msg = f"{folder}: no shard-*.npz files"
+        raise InputError(msg)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("features", "target", "target_hits", "label")}
+    for path in shards:
+        with np.load(path, allow_pickle=False) as z:
+            for k in parts:
+                if k not in z.files:
+                    msg = f"{path}: missing array {k!r}; has {sorted(z.files)}"
+                    raise InputError(msg)
+                parts[k].append(z[k])
+    features = np.concatenate(parts["features"]).astype(np.float32)
+    physical = np.concatenate(parts["target"]).astype(np.float32)
+    label = np.concatenate(parts["label"]).astype(np.float32)
+    target_hits = np.concatenate(parts["target_hits"]).astype(np.float32)
+    if limit and len(label) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(label), limit, replace=False))
+        features, physical, label, target_hits = features[keep], physical[keep], label[keep], target_hits[keep]
+    seed_params = _seed_params(features)
+    residuals = np.array(residuals_from_params(seed_params, physical), dtype=np.float32)
+    residuals[label == 0] = 0.0
+    return Arrays(features, residuals, target_hits, label, physical), stats
+
+
+def _seed_params(features: np.ndarray) -> np.ndarray:
+    f = features[:, :5].astype(np.float64)
+    return np.stack([f[:, 0], f[:, 1] * 100.0, f[:, 2] * math.pi, f[:, 3] + math.pi / 2, f[:, 4]], axis=1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- losses
+def _losses(parts, disc, batch: dict, noise, cfg: TrainConfig, *, training: bool):
+    """Generator and discriminator losses (scalars) and a dict of parts, in keras.ops."""
+    from keras import ops
+
+    features, y, hits, label = batch["features"], batch["target"], batch["target_hits"], batch["label"]
+    y = ops.clip(y, -cfg.residual_clip, cfg.residual_clip)
+    h, score_logit, hit_logits = parts.encoder(features, training=training)
+    samples = parts.head([ops.expand_dims(h, 1) + ops.zeros_like(noise[..., :1]), noise], training=training)
+    s1, s2 = samples[:, 0], samples[:, 1]
+    pos = label
+    n_pos = ops.maximum(ops.sum(pos), 1.0)
+    crps = ops.sum(0.5 * (ops.abs(s1 - y) + ops.abs(s2 - y)) - 0.5 * ops.abs(s1 - s2), axis=-1)
+    crps = ops.sum(crps * pos) / n_pos
+    score_bce = ops.mean(_bce_logits(label, ops.squeeze(score_logit, -1)))
+    mask = _candidate_mask(features, hits.shape[1], hits.shape[2]) * ops.reshape(pos, (-1, 1, 1))
+    hit_bce = ops.sum(_bce_logits(hits, hit_logits) * mask) / ops.maximum(ops.sum(mask), 1.0)
+    d_fake = ops.squeeze(disc([features, s1], training=training), -1)
+    d_real = ops.squeeze(disc([features, y], training=training), -1)
+    adv = ops.sum(ops.softplus(-d_fake) * pos) / n_pos
+    g_loss = cfg.crps_weight * crps + cfg.score_weight * score_bce + cfg.hit_weight * hit_bce + cfg.adversarial_weight * adv
+    d_fake_detached = ops.squeeze(disc([features, ops.stop_gradient(s1)], training=training), -1)
+    d_loss = ops.sum((ops.softplus(-d_real) + ops.softplus(d_fake_detached)) * pos) / n_pos
+    return g_loss, d_loss, {"crps": crps, "score_bce": score_bce, "hit_bce": hit_bce, "adv": adv, "d_loss": d_loss}
+
+
+def _bce_logits(target, logits):
+    from keras import ops
+
+    return ops.maximum(logits, 0.0) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
+
+
+def _candidate_mask(features, n_slots: int, n_candidates: int):
+    from keras import ops
+
+    slot = 4 + 3 * n_candidates
+    block = ops.reshape(features[:, 14 : 14 + n_slots * slot], (-1, n_slots, slot))
+    return block[:, :, 6::3]
+
+
+# --------------------------------------------------------------------------- train steps
+class _TensorFlowStep:
+    """The default train step: tf.GradientTape, compiled with tf.function."""
+
+    def __init__(self, parts, disc, g_opt, d_opt, cfg: TrainConfig) -> None:
+        import tensorflow as tf
+
+        self.g_vars = parts.encoder.trainable_variables + parts.head.trainable_variables
+        self.d_vars = disc.trainable_variables
+        self.parts, self.disc, self.g_opt, self.d_opt, self.cfg = parts, disc, g_opt, d_opt, cfg
+        g_opt.build(self.g_vars)
+        d_opt.build(self.d_vars)
+
+        @tf.function(reduce_retracing=True)
+        def step(batch, noise):
+            with tf.GradientTape(persistent=True) as tape:
+                g_loss, d_loss, logs = _losses(self.parts, self.disc, batch, noise, self.cfg, training=True)
+            g_grads = tape.gradient(g_loss, self.g_vars)
+            d_grads = tape.gradient(d_loss, self.d_vars)
+            del tape
+            self.g_opt.apply(g_grads, self.g_vars)
+            if self.cfg.adversarial_weight > 0:
+                self.d_opt.apply(d_grads, self.d_vars)
+            return logs
+
+        self._step = step
+
+    def __call__(self, batch: dict, noise: np.ndarray) -> dict:
+        logs = self._step(batch, noise)
+        return {k: float(v) for k, v in logs.items()}
+
+
+class _JaxStep:
+    """The JAX train step (GPU): stateless calls, jit-compiled, state written back after."""
+
+    def __init__(self, parts, disc, g_opt, d_opt, cfg: TrainConfig) -> None:
+        import jax
+
+        self.parts, self.disc, self.g_opt, self.d_opt, self.cfg = parts, disc, g_opt, d_opt, cfg
+        self.enc_t = parts.encoder.trainable_variables
+        self.head_t = parts.head.trainable_variables
+        self.d_t = disc.trainable_variables
+        g_opt.build(self.enc_t + self.head_t)
+        d_opt.build(self.d_t)
+        self.enc_nt = parts.encoder.non_trainable_variables
+        self.d_nt = disc.non_trainable_variables
+        self.state = (
+            [v.value for v in self.enc_t],
+            [v.value for v in self.head_t],
+            [v.value for v in self.d_t],
+            [v.value for v in self.g_opt.variables],
+            [v.value for v in self.d_opt.variables],
+        )
+        n_enc = len(self.enc_t)
+
+        def g_loss_fn(g_train, d_train, batch, noise):
+            enc_train, head_train = g_train[:n_enc], g_train[n_enc:]
+            g_loss, d_loss, logs = self._stateless_losses(enc_train, head_train, d_train, batch, noise)
+            return g_loss, logs
+
+        def d_loss_fn(d_train, g_train, batch, noise):
+            enc_train, head_train = g_train[:n_enc], g_train[n_enc:]
+            _, d_loss, _ = self._stateless_losses(enc_train, head_train, d_train, batch, noise)
+            return d_loss
+
+        def step(state, batch, noise):
+            enc_train, head_train, d_train, g_opt_vars, d_opt_vars = state
+            g_train = enc_train + head_train
+            (_, logs), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_train, d_train, batch, noise)
+            g_train, g_opt_vars = self.g_opt.stateless_apply(g_opt_vars, g_grads, g_train)
+            if self.cfg.adversarial_weight > 0:
+                d_grads = jax.grad(d_loss_fn)(d_train, g_train, batch, noise)
+                d_train, d_opt_vars = self.d_opt.stateless_apply(d_opt_vars, d_grads, d_train)
+            return (g_train[:n_enc], g_train[n_enc:], d_train, g_opt_vars, d_opt_vars), logs
+
+        self._step = jax.jit(step)
+
+    def _stateless_losses(self, enc_train, head_train, d_train, batch, noise):
+        from keras import StatelessScope
+
+        mapping = list(zip(self.enc_t, enc_train, strict=True)) + list(zip(self.head_t, head_train, strict=True))
+        mapping += list(zip(self.d_t, d_train, strict=True))
+        with StatelessScope(state_mapping=mapping):
+            return _losses(self.parts, self.disc, batch, noise, self.cfg, training=True)
+
+    def __call__(self, batch: dict, noise: np.ndarray) -> dict:
+        self.state, logs = self._step(self.state, batch, noise)
+        return {k: float(v) for k, v in logs.items()}
+
+    def sync(self) -> None:
+        """Write the functional state back into the Keras variables (before saving/validating).
+
+        Copies, because Keras's JAX predict donates the variables' buffers to its jitted
+        function: handing it our state's own arrays would delete them under the next step."""
+        import jax.numpy as jnp
+
+        enc_train, head_train, d_train, g_opt_vars, d_opt_vars = self.state
+        pairs = [
+            (self.enc_t, enc_train), (self.head_t, head_train), (self.d_t, d_train),
+            (self.g_opt.variables, g_opt_vars), (self.d_opt.variables, d_opt_vars),
+        ]  # fmt: skip
+        for variables, values in pairs:
+            for var, value in zip(variables, values, strict=True):
+                var.assign(jnp.array(value, copy=True))
+
+
+# --------------------------------------------------------------------------- validation
+def evaluate(generator, data: Arrays, cfg: TrainConfig, *, seed: int = 12345, batch: int = 8192) -> dict:
+    """Physics figures of the generator on `data`: resolution of the sampled mean against the
+    classic parameters (68% core half-width, physical units) next to the seed estimate's, pull
+    widths of (classic - mean) / spread, score AUC, and hit-assignment accuracy."""
+    from hepgan.model import PARAMETERS
+
+    rng = np.random.default_rng(seed)
+    outs: dict[str, list[np.ndarray]] = {"params": [], "params_std": [], "score": [], "hit_prob": []}
+    for start in range(0, len(data), batch):
+        f = data.features[start : start + batch]
+        noise = rng.standard_normal((len(f), cfg.n_samples, cfg.noise_dim)).astype(np.float32)
+        out = generator.predict_on_batch({"condition": f, "noise": noise})
+        for k in outs:
+            outs[k].append(np.asarray(out[k]))
+    res = {k: np.concatenate(v) for k, v in outs.items()}
+    pos = data.label > 0.5
+    seed_params = _seed_params(data.features)
+    figures: dict[str, Any] = {"n": int(len(data)), "n_positive": int(pos.sum())}
+    for i, name in enumerate(PARAMETERS):
+        truth = data.physical[pos, i].astype(np.float64)
+        pred = res["params"][pos, i].astype(np.float64)
+        seed_p = seed_params[pos, i].astype(np.float64)
+        d_pred, d_seed = pred - truth, seed_p - truth
+        if name == "phi":
+            d_pred, d_seed = _wrap(d_pred), _wrap(d_seed)
+        if name == "qop":
+            d_pred, d_seed = d_pred / np.abs(truth), d_seed / np.abs(truth)  # relative
+        figures[f"resolution_{name}"] = _core(d_pred)
+        figures[f"seed_resolution_{name}"] = _core(d_seed)
+        spread = res["params_std"][pos, i].astype(np.float64)
+        d_raw = pred - truth if name != "phi" else _wrap(pred - truth)
+        figures[f"pull_width_{name}"] = _core(d_raw / np.maximum(spread, 1e-12))
+    figures["score_auc"] = _auc(res["score"], data.label)
+    present = _candidate_mask_np(data.features, data.target_hits.shape[1], data.target_hits.shape[2]) > 0.5
+    present &= pos[:, None, None]
+    if present.any():
+        figures["hit_accuracy"] = float(((res["hit_prob"] > 0.5) == (data.target_hits > 0.5))[present].mean())
+    return figures
+
+
+def _candidate_mask_np(features: np.ndarray, n_slots: int, n_candidates: int) -> np.ndarray:
+    slot = 4 + 3 * n_candidates
+    return features[:, 14 : 14 + n_slots * slot].reshape(-1, n_slots, slot)[:, :, 6::3]
+
+
+def _wrap(d: np.ndarray) -> np.ndarray:
+    return (d + np.pi) % (2 * np.pi) - np.pi
+
+
+def _core(d: np.ndarray) -> float:
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return float("nan")
+    q16, q84 = np.percentile(d, [16, 84])
+    return float((q84 - q16) / 2)
+
+
+def _auc(score: np.ndarray, label: np.ndarray) -> float:
+    """Area under the ROC curve by the rank-sum formula (ties share ranks)."""
+    pos = label > 0.5
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    ranks = np.empty(len(score), dtype=np.float64)
+    sorted_scores = score[order]
+    # average ranks of ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+# --------------------------------------------------------------------------- the run
+@dataclass
+class _History:
+    epochs: list[dict] = field(default_factory=list)
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that shapes a model, for the card and the metadata."""
+    import keras
+
+    import hepgan
+
+    out = {"hepgan": hepgan.__version__, "keras": keras.__version__, "backend": keras.backend.backend(), "numpy": np.__version__}
+    out["python"] = platform.python_version()
+    from importlib import metadata
+
+    # Installed versions from the package metadata: importing TensorFlow just to ask would
+    # cost seconds (and it is absent on the GPU machine).
+    for name in ("tensorflow", "jax", "jaxlib", "numba", "tf2onnx", "onnx"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+
+    np.random.seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(seed)  # also seeds TensorFlow's global generator
+        # Same seed, same model: deterministic kernels cost a little speed on the CPU.
+        tf.config.experimental.enable_op_determinism()
+    else:
+        import random
+
+        # keras.utils.set_random_seed imports TensorFlow; JAX/torch take explicit seeds.
+        random.seed(seed)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
+    """Train, validate each epoch, checkpoint, stop early; returns the model card (dict).
+
+    Writes into ``cfg.output``: ``generator.keras`` (the export graph: inputs condition,
+    noise), ``discriminator.keras``, ``checkpoint/`` (last epoch, optimizer state),
+    ``history.json``, ``config.json`` (resolved), ``model_card.json``.
+    """
+    import keras
+
+    from hepgan.model import ModelConfig, build_discriminator, build_export_generator, build_generator_parts
+
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    _seed_everything(cfg.seed)
+    t_load = time.perf_counter()
+    train_data, stats = load_shards(cfg.dataset, limit=cfg.max_train_seeds, seed=cfg.seed)
+    val_data, val_stats = load_shards(cfg.validation, limit=cfg.max_validation_seeds, seed=cfg.seed + 1)
+    if stats["geometry"] != val_stats["geometry"] or stats["layout"] != val_stats["layout"]:
+        msg = f"{cfg.validation}: validation set has another geometry or feature layout than {cfg.dataset}"
+        raise InputError(msg)
+    log.info("loaded %d training and %d validation seeds in %.1f s", len(train_data), len(val_data), time.perf_counter() - t_load)
+    L, K = stats["layout"]["candidates"]["shape"]
+    mcfg = ModelConfig(
+        n_features=int(stats["layout"]["features"]["shape"][0]), n_slots=int(L), n_candidates=int(K),
+        noise_dim=cfg.noise_dim, n_samples=cfg.n_samples, width=cfg.width, depth=cfg.depth,
+        head_width=cfg.head_width, disc_width=cfg.disc_width, disc_depth=cfg.disc_depth,
+    )  # fmt: skip
+    mean, std = stats["mean"], stats["std"]
+    parts = build_generator_parts(mcfg, mean, std)
+    disc = build_discriminator(mcfg, mean, std)
+    generator = build_export_generator(parts, mcfg)
+    g_opt = keras.optimizers.Adam(cfg.learning_rate)
+    d_opt = keras.optimizers.Adam(cfg.disc_learning_rate, beta_1=0.5)
+    backend = keras.backend.backend()
+    step = (_JaxStep if backend == "jax" else _TensorFlowStep)(parts, disc, g_opt, d_opt, cfg)
+
+    ckpt = out / "checkpoint"
+    history = _History()
+    start_epoch, best, since_best = 0, math.inf, 0
+    if resume and (ckpt / "state.json").exists():
+        state = json.loads((ckpt / "state.json").read_text())
+        _load_weights(ckpt, parts, disc, g_opt, d_opt)
+        if backend == "jax":
+            step = _JaxStep(parts, disc, g_opt, d_opt, cfg)
+        history.epochs = state["history"]
+        start_epoch, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
+        log.info("resumed from %s at epoch %d", ckpt, start_epoch)
+
+    (out / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "model": mcfg.to_dict()}, indent=2))
+    rng = np.random.default_rng(cfg.seed)
+    steps = cfg.steps_per_epoch or max(1, len(train_data) // cfg.batch_size)
+    t0 = time.perf_counter()
+    train_time = 0.0
+    for epoch in range(start_epoch, cfg.epochs):
+        # A fresh, reproducible stream per epoch, so a resumed run sees what a straight one would.
+        rng = np.random.default_rng([cfg.seed, epoch])
+        order = rng.permutation(len(train_data))
+        sums: dict[str, float] = {}
+        te = time.perf_counter()
+        bar = _bar(steps, epoch, progress)
+        for s in range(steps):
+            idx = order[(s * cfg.batch_size) % len(order) : (s * cfg.batch_size) % len(order) + cfg.batch_size]
+            batch = {
+                "features": train_data.features[idx], "target": train_data.target[idx],
+                "target_hits": train_data.target_hits[idx], "label": train_data.label[idx],
+            }  # fmt: skip
+            noise = rng.standard_normal((len(idx), 2, cfg.noise_dim)).astype(np.float32)
+            logs = step(batch, noise)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(1)
+        bar.close()
+        epoch_time = time.perf_counter() - te
+        train_time += epoch_time
+        if isinstance(step, _JaxStep):
+            step.sync()
+        figures = evaluate(generator, val_data, cfg)
+        # Early stopping on what the surrogate is judged by: resolution relative to the seed
+        # (mean over parameters) plus the score's ranking error.
+        quality = float(np.mean([figures[f"resolution_{p}"] / figures[f"seed_resolution_{p}"] for p in ("d0", "z0", "phi", "theta", "qop")]))
+        quality += 10.0 * (1.0 - figures["score_auc"])
+        record = {"epoch": epoch, "seconds": epoch_time, "steps": steps, "steps_per_s": steps / epoch_time,
+                  "train": {k: v / steps for k, v in sums.items()}, "validation": figures, "quality": quality}  # fmt: skip
+        history.epochs.append(record)
+        log.info("epoch %d: %s", epoch, json.dumps({k: round(v, 5) for k, v in figures.items() if isinstance(v, float)}))
+        if quality < best:
+            best, since_best = quality, 0
+            generator.save(out / "generator.keras")
+            disc.save(out / "discriminator.keras")
+        else:
+            since_best += 1
+        _save_checkpoint(ckpt, parts, disc, g_opt, d_opt, {"epoch": epoch, "best": best, "since_best": since_best, "history": history.epochs})
+        (out / "history.json").write_text(json.dumps(history.epochs, indent=1))
+        if since_best >= cfg.patience:
+            log.info("early stop at epoch %d (no improvement in %d epochs)", epoch, cfg.patience)
+            break
+    best_record = min(history.epochs, key=lambda r: r["quality"])
+    card = {
+        "model": "hepgan conditional GAN generator",
+        "files": {"keras": "generator.keras"},
+        "data": {"training": {"folder": cfg.dataset, "seeds": len(train_data), "positives": int(train_data.label.sum()),
+                              "inputs": stats.get("inputs", [])},
+                 "validation": {"folder": cfg.validation, "seeds": len(val_data), "inputs": val_stats.get("inputs", [])}},
+        "geometry_fingerprint": stats["geometry"],
+        "feature_config": stats["config"]["features"] if "features" in stats.get("config", {}) else stats.get("config"),
+        "config": cfg.to_dict(),
+        "model_config": mcfg.to_dict(),
+        "epochs_run": len(history.epochs),
+        "best_epoch": best_record["epoch"],
+        "validation": best_record["validation"],
+        "wall_time_s": time.perf_counter() - t0,
+        "train_time_s": train_time,
+        "steps_per_s": float(np.mean([r["steps_per_s"] for r in history.epochs[-len(history.epochs):]])),
+        "device": _device(),
+        "versions": versions(),
+        "seed": cfg.seed,
+    }  # fmt: skip
+    (out / "model_card.json").write_text(json.dumps(card, indent=2))
+    return card
+
+
+def _bar(total: int, epoch: int, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"epoch {epoch}", unit="step", disable=not progress, leave=False)
+
+
+def _device() -> str:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return ", ".join(str(d) for d in jax.devices())
+    return f"cpu ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+def _save_checkpoint(ckpt: Path, parts, disc, g_opt, d_opt, state: dict) -> None:
+    ckpt.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for prefix, variables in (("enc", parts.encoder.variables), ("head", parts.head.variables), ("disc", disc.variables),
+                              ("gopt", g_opt.variables), ("dopt", d_opt.variables)):  # fmt: skip
+        for i, v in enumerate(variables):
+            arrays[f"{prefix}_{i:04d}"] = np.asarray(v.numpy() if hasattr(v, "numpy") else v.value)
+    tmp = ckpt / ".weights.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, ckpt / "weights.npz")
+    tmp_state = ckpt / ".state.tmp.json"
+    tmp_state.write_text(json.dumps(state))
+    os.replace(tmp_state, ckpt / "state.json")
+
+
+def _load_weights(ckpt: Path, parts, disc, g_opt, d_opt) -> None:
+    with np.load(ckpt / "weights.npz", allow_pickle=False) as z:
+        for prefix, variables in (("enc", parts.encoder.variables), ("head", parts.head.variables), ("disc", disc.variables),
+                                  ("gopt", g_opt.variables), ("dopt", d_opt.variables)):  # fmt: skip
+            for i, v in enumerate(variables):
+                key = f"{prefix}_{i:04d}"
+                if key not in z.files:
+                    msg = f"{ckpt}: checkpoint lacks {key}; it was written by another model configuration"
+                    raise InputError(msg)
+                v.assign(z[key])
+
+
+__all__ += ["evaluate", "versions"]

@@ -1,0 +1,136 @@
+"""Condition features: shape, dtype and mask semantics, road containment of ACTS tracks' hits
+with the real seeder at 20 x 50, and speed."""
+
+from __future__ import annotations
+
+import time
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from hepgan.dataset import match_seeds
+from hepgan.features import FeatureConfig, build_features, feature_names, layer_table
+from hepgan.geometry import GENERIC_DETECTOR
+from hepgan.io import read_events
+from hepgan.seeding import find_seeds
+
+G = GENERIC_DETECTOR
+HEAD = 14
+
+
+def _events(path):
+    ev = read_events(path, trees=("hits", "tracks"))
+    for hits, tracks in zip(ev["hits"], ev["tracks"], strict=True):
+        cols = {k: ak.to_numpy(hits[k]) for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")}
+        yield cols, ak.to_numpy(tracks["track_hit_index"]).astype(np.int64), ak.to_numpy(tracks["track_nhits"])
+
+
+def _features(cols, config):
+    seeds = find_seeds(cols["hit_x"], cols["hit_y"], cols["hit_z"], cols["hit_volume_id"], cols["hit_layer_id"], geometry=G)
+    layer = G.layer_index(cols["hit_volume_id"], cols["hit_layer_id"])
+    t0 = time.perf_counter()
+    f, cand = build_features(cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, seeds, config=config)
+    return seeds, layer, f, cand, time.perf_counter() - t0
+
+
+def _slots(f, config):
+    per = 4 + 3 * config.candidates
+    blk = f[:, HEAD:].reshape(len(f), config.layers, per)
+    code = np.rint(blk[:, :, 0] * len(G.layers)).astype(int) - 1
+    cands = blk[:, :, 4:].reshape(len(f), config.layers, config.candidates, 3)
+    return blk, code, cands
+
+
+def test_shape_dtype_and_masks(sim_20x50):
+    config = FeatureConfig()
+    cols, _, _ = next(_events(sim_20x50))
+    seeds, layer, f, cand, _ = _features(cols, config)
+    n = len(seeds)
+    assert n > 1000
+    assert f.dtype == np.float32 and f.shape == (n, 5 + 9 + config.layers * (4 + 3 * config.candidates))
+    assert f.shape[1] == config.n_features == len(feature_names(config))
+    assert cand.dtype == np.int32 and cand.shape == (n, config.layers, config.candidates)
+    assert np.isfinite(f).all()
+    blk, code, cands = _slots(f, config)
+    mask = cands[..., 2]
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(mask == 1, cand >= 0)
+    # absent candidates and absent slots are all zeros
+    assert (cands[mask == 0] == 0).all()
+    assert (blk[code < 0] == 0).all()
+    assert (cand[code < 0] == -1).all()
+    # candidates are on their slot's layer, within the window, nearest first
+    rows, slots, ks = np.nonzero(cand >= 0)
+    np.testing.assert_array_equal(layer[cand[rows, slots, ks]], code[rows, slots])
+    assert (np.abs(cands[..., :2]) <= config.window + 1e-4).all()
+    chi = cands[..., 0] ** 2 + cands[..., 1] ** 2
+    both = (mask[:, :, 1:] == 1) & (mask[:, :, :-1] == 1)
+    assert (np.diff(chi, axis=2)[both] >= -1e-3).all()
+    # mask present only after the earlier candidates of the slot are present
+    assert (np.diff(mask, axis=2) <= 0).all()
+    # slots: seed layers never reused, no layer twice, present slots first, ordered by path length
+    seed_layers = layer[seeds]
+    assert not (code[:, :, None] == seed_layers[:, None, :]).any()
+    present = code >= 0
+    assert (np.diff(present.astype(int), axis=1) <= 0).all()
+    path = blk[:, :, 1]
+    assert (np.diff(path, axis=1)[present[:, 1:]] >= 0).all()
+    for row in code[:200]:
+        used = row[row >= 0]
+        assert len(set(used.tolist())) == len(used)
+    # seed hits in the header
+    r = np.hypot(cols["hit_x"], cols["hit_y"])[seeds]
+    np.testing.assert_allclose(f[:, [5, 8, 11]], r / 1000.0, rtol=1e-5)
+
+
+def test_empty_and_bad_seeds():
+    config = FeatureConfig(layers=3, candidates=2)
+    x = np.array([32.0, 72.0, 116.0])
+    y = np.zeros(3)
+    z = np.array([1.0, 2.0, 3.0])
+    layer = G.layer_index(np.array([8, 8, 8]), np.array([2, 4, 6]))
+    f, cand = build_features(x, y, z, layer, np.zeros((0, 3), np.int32), config=config)
+    assert f.shape == (0, config.n_features) and cand.shape == (0, 3, 2)
+    with pytest.raises(ValueError, match="seed hit indices"):
+        build_features(x, y, z, layer, np.array([[0, 1, 3]]), config=config)
+
+
+def test_road_containment_and_speed(sim_20x50):
+    """>= 99 % of the hits of matched ACTS tracks (beyond the seed hits, on the surfaces the
+    features cover) are among the candidates; and features take a few ms per event."""
+    config = FeatureConfig()
+    table = layer_table(G, config)
+    found = total = 0
+    seconds = []
+    n_seeds = 0
+    for cols, track_hits, track_nhits in _events(sim_20x50):
+        seeds, layer, f, cand, _ = _features(cols, config)
+        t0 = time.perf_counter()
+        build_features(cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, seeds, config=config, table=table)
+        seconds.append(time.perf_counter() - t0)
+        n_seeds += len(seeds)
+        matched = match_seeds(seeds, track_hits, track_nhits, len(layer))
+        starts = np.concatenate([[0], np.cumsum(track_nhits)])
+        _, code, _ = _slots(f, config)
+        for i in np.flatnonzero(matched >= 0):
+            hits = np.setdiff1d(track_hits[starts[matched[i]] : starts[matched[i] + 1]], seeds[i])
+            covered = hits[np.isin(layer[hits], code[i])]
+            total += len(covered)
+            found += np.isin(covered, cand[i]).sum()
+    containment = found / total
+    ms = 1e3 * float(np.median(seconds))
+    print(f"containment {containment:.4f} of {total} hits; features {ms:.1f} ms/event, {n_seeds / 5:.0f} seeds/event")
+    assert total > 50_000
+    assert containment >= 0.99
+    assert ms < 50.0  # measured ~6 ms on 2 cores; the bound only catches gross regressions
+
+
+def test_resolution_table_matches_simulation():
+    acts_chain = pytest.importorskip("hepgan.acts_chain")
+    from hepgan.features import GENERIC_RESOLUTION
+
+    ours = {v: (a, b) for v, a, b in GENERIC_RESOLUTION}
+    assert ours.keys() == acts_chain.DIGI_SMEARING_MM.keys()
+    for v, sigmas in acts_chain.DIGI_SMEARING_MM.items():
+        assert ours[v] == pytest.approx(sigmas)
