@@ -28,7 +28,8 @@ class _Context:
 
 
 def _fail(message: str, code: int) -> None:
-    click.echo(f"hepgan: error: {message}", err=True)
+    # One line whatever the message holds (some library errors span several).
+    click.echo(f"hepgan: error: {' '.join(message.split())}", err=True)
     sys.exit(code)
 
 
@@ -151,10 +152,12 @@ def dataset(ctx: click.Context, inputs: tuple[Path, ...], output: Path, max_seed
 def train(ctx: click.Context, config: Path, resume: bool, epochs: int | None) -> None:
     """Train the conditional GAN (Keras 3; TensorFlow by default, KERAS_BACKEND=jax on a GPU)."""
     _require("keras", "train")
-    from hepgan.train import TrainConfig
+    from hepgan.train import TrainConfig, check_inputs
     from hepgan.train import train as run_training
 
     cfg = TrainConfig.from_toml(config, epochs=epochs)
+    check_inputs(cfg)
+    _quiet_tensorflow()
     card = run_training(cfg, resume=resume, progress=ctx.obj["progress"])
     _print_summary(f"trained -> {cfg.output}", {"epochs": card["epochs_run"], "best_epoch": card["best_epoch"], **{
         k: v for k, v in card["validation"].items() if k.startswith(("resolution", "pull", "score"))}})
@@ -167,10 +170,99 @@ def train(ctx: click.Context, config: Path, resume: bool, epochs: int | None) ->
 def export(model: Path, output: Path) -> None:
     """Export a generator checkpoint to ONNX (opset 17), refused unless it matches Keras to 1e-5."""
     _require("tf2onnx", "train")
-    from hepgan.export import export_onnx
+    from hepgan.export import check_model_file, export_onnx
+
+    check_model_file(model)
+    _quiet_tensorflow()
 
     diffs = export_onnx(model, output)
     _print_summary(f"exported {output}", {"max_abs_diff": max(diffs.values())})
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
+@click.option("--engine", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="onnxruntime threads per process.")
+@click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N processes.")
+@click.option("--scheduler", help="Run on the Dask cluster at this address.")
+@click.option("--step-events", type=click.IntRange(min=1), default=100, show_default=True, help="Events per task.")
+@click.option("--gpu", is_flag=True, help="Use onnxruntime's CUDA provider when present.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed (per event: seed, event_id).")
+@click.option("--progress/--no-progress", default=None)
+@click.pass_context
+@_guarded
+def reco(ctx: click.Context, inputs: tuple[Path, ...], output: Path, model: Path | None, engine: str, threads: int,
+         workers: int | None, scheduler: str | None, step_events: int, gpu: bool, seed: int, progress: bool | None) -> None:
+    """Reconstruct tracks with the surrogate: OUTPUT/<input name>.root per input (resumable)."""
+    from hepgan.reco import reconstruct_files
+
+    summary = reconstruct_files(
+        list(inputs), output, model=model, engine=engine, threads=threads, workers=workers, scheduler=scheduler,
+        step_events=step_events, providers="auto" if gpu else None, seed=seed,
+        progress=ctx.obj["progress"] if progress is None else progress,
+    )  # fmt: skip
+    _print_summary(f"reco -> {output}", {k: v for k, v in summary.items() if k != "files"})
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--select", "rule", required=True, help="Event rule, e.g. 'ntracks >= 50 and max_pt > 5'.")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
+@click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N processes.")
+@click.option("--scheduler", help="Run on the Dask cluster at this address.")
+@click.option("--plots/--no-plots", default=True, show_default=True)
+@click.pass_context
+@_guarded
+def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path, model: Path | None, threads: int,
+           workers: int | None, scheduler: str | None, plots: bool) -> None:
+    """Fast first-pass tracks, a summary, the events passing RULE, and the events to send to
+    the classic reconstruction (the surrogate is unsure of them)."""
+    from hepgan.triage import triage_files
+
+    summary = triage_files(
+        list(inputs), output, select=rule, model=model, threads=threads, workers=workers, scheduler=scheduler,
+        plots=plots, progress=ctx.obj["progress"],
+    )  # fmt: skip
+    shown = {k: v for k, v in summary.items() if isinstance(v, int | float | str)}
+    _print_summary(f"triage -> {output}", shown)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Results JSON.")
+@click.option("--sizes", default="1x100,20x50", show_default=True, help="Comma-separated VxM sizes, e.g. 1x100,20x50,100x50,200x50.")
+@click.option("--events", type=click.IntRange(min=1), help="Events per size (default: 20, 5, 3, 2 by size).")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
+@click.option("--gpu", is_flag=True, help="Run the network on onnxruntime's CUDA provider (labelled GPU results).")
+@click.option("--seed", type=int, default=11, show_default=True)
+@click.pass_context
+@_guarded
+def bench(ctx: click.Context, output: Path, sizes: str, events: int | None, repeats: int, model: Path | None, gpu: bool,
+          seed: int) -> None:
+    """The benchmark protocol: ACTS and the surrogate on the same events in this process."""
+    from hepgan.bench import run_bench
+
+    results = run_bench(
+        output, sizes=tuple(s.strip() for s in sizes.split(",") if s.strip()), events=events, repeats=repeats,
+        model=model, providers="cuda" if gpu else None, seed=seed, progress=ctx.obj["progress"],
+    )  # fmt: skip
+    click.echo(f"bench -> {output} ({len(results.get('sizes', {}))} sizes)")
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output HTML page.")
+@_guarded
+def report(results: tuple[Path, ...], output: Path) -> None:
+    """One self-contained HTML page (plots inside) from bench results JSON files."""
+    _require("matplotlib", "report")
+    from hepgan.report import write_report
+
+    click.echo(f"report -> {write_report(list(results), output)}")
 
 
 def _require(module: str, extra: str) -> None:
@@ -183,20 +275,43 @@ def _require(module: str, extra: str) -> None:
         raise InputError(msg)
 
 
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with stderr silenced at the file-descriptor level: its C++ start-up
+    lines (CUDA probing, CPU features) come before any logging setting applies. Python errors
+    of the import still raise normally."""
+    import os
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or _Context.debug:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 @main.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("hepgan-demo"), show_default=True)
 @click.option("--events", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--vertices", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--particles", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
 @click.pass_context
 @_guarded
-def demo(ctx: click.Context, output: Path, events: int, vertices: int, particles: int, seed: int) -> None:
-    """The embedded default: simulate a small sample with ACTS and report the classic
-    reconstruction's physics performance and speed on it."""
+def demo(ctx: click.Context, output: Path, events: int, vertices: int, particles: int, seed: int, model: Path | None) -> None:
+    """The embedded default: simulate a small sample with ACTS, reconstruct it with the shipped
+    surrogate, and compare physics performance and speed (1 thread each)."""
     from hepgan.demo import run_demo
 
-    summary = run_demo(output, events=events, vertices=vertices, particles=particles, seed=seed, progress=ctx.obj["progress"])
+    summary = run_demo(
+        output, events=events, vertices=vertices, particles=particles, seed=seed, model=model, progress=ctx.obj["progress"]
+    )
     _print_summary("demo", summary)
 
 

@@ -352,10 +352,11 @@ def build_dataset(
     pending: list[dict[str, np.ndarray]] = []
     pending_events: list[tuple[int, int]] = []
     pending_seeds = 0
+    pending_hits: list[int] = []
     bar = tqdm(desc="dataset", unit="event", disable=not progress)
 
     def flush() -> None:
-        nonlocal pending, pending_events, pending_seeds
+        nonlocal pending, pending_events, pending_seeds, pending_hits
         if not pending:
             return
         name = f"shard-{len(state['shards']):05d}.npz"
@@ -375,10 +376,12 @@ def build_dataset(
                 "seeds": int(len(arrays["label"])),
                 "positives": int(arrays["label"].sum()),
                 "stats": stats.to_dict(),
+                # occupancy seen in training: the engine flags events outside it
+                "hits": [min(pending_hits), max(pending_hits), sum(pending_hits)],
             }
         )
         _write_json(progress_path, state)
-        pending, pending_events, pending_seeds = [], [], 0
+        pending, pending_events, pending_seeds, pending_hits = [], [], 0, []
 
     try:
         for file_index, path in enumerate(inputs):
@@ -397,6 +400,7 @@ def build_dataset(
                     out["event_id"] = np.full(n, ids[j], dtype=np.int64)
                     pending.append(out)
                     pending_events.append((file_index, entry))
+                    pending_hits.append(len(ev["x"]))
                     pending_seeds += n
         flush()
     finally:
@@ -422,6 +426,11 @@ def build_dataset(
         # a constant column (e.g. an always-empty slot) would divide by zero: use 1
         "std": np.where(std > 0, std, 1.0).tolist(),
         "counts": {"events": n_events, "seeds": n_seeds, "positives": n_pos, "negatives": n_seeds - n_pos},
+        "hits_per_event": {
+            "min": min((s["hits"][0] for s in state["shards"]), default=0),
+            "max": max((s["hits"][1] for s in state["shards"]), default=0),
+            "mean": sum(s["hits"][2] for s in state["shards"]) / max(n_events, 1),
+        },
         "shards": [s["file"] for s in state["shards"]],
         "seconds": time.perf_counter() - t0,
     }

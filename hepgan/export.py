@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 from hepgan.errors import HepganError, InputError
 from hepgan.io import temporary_path
 
-__all__ = ["METADATA_KEY", "ParityError", "export_onnx"]
+__all__ = ["METADATA_KEY", "ParityError", "check_model_file", "export_onnx"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,9 @@ def _load_keras(path: Path):
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (ValueError, OSError, KeyError, TypeError) as err:
-        msg = f"{path}: not a hepgan generator checkpoint (.keras): {err}"
+        # Keras's messages run over several lines; the command line shows one.
+        first = " ".join(str(err).split()) or type(err).__name__
+        msg = f"{path}: not a hepgan generator checkpoint (.keras): {first}"
         raise InputError(msg) from err
 
 
@@ -112,9 +115,23 @@ def _parity_inputs(meta: dict, n: int = 512, seed: int = 7) -> dict[str, np.ndar
     return {"condition": features.astype(np.float32), "noise": noise}
 
 
+def check_model_file(model_path: str | os.PathLike) -> None:
+    """Refuse what cannot be a .keras checkpoint, before TensorFlow loads (seconds), since Keras
+    reports a non-zip as "file not found"."""
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        msg = f"{model_path}: no such file; expected a generator .keras checkpoint written by 'hepgan train'"
+        raise InputError(msg)
+    if not zipfile.is_zipfile(model_path):
+        msg = f"{model_path}: not a hepgan generator checkpoint (.keras): not a zip archive"
+        raise InputError(msg)
+
+
 def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, *, opset: int = 17) -> dict[str, float]:
     """Export `model_path` (generator.keras with config.json beside it) to `output`; returns the
     max abs difference per output. Nothing is written unless parity holds."""
+    model_path, output = Path(model_path), Path(output)
+    check_model_file(model_path)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 

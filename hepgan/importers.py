@@ -62,6 +62,11 @@ def read_csv_columns(path: Path, columns: Sequence[str], dtypes: Sequence[type])
             if not np.all(np.isfinite(values)):
                 msg = f"{path}: column '{name}' has non-numbers, expected integers"
                 raise InputError(msg)
+            fractional = values != np.round(values)
+            if fractional.any():
+                row = int(np.flatnonzero(fractional)[0]) + 2
+                msg = f"{path}: column '{name}' has {float(values[row - 2]):g} on line {row}, expected integers"
+                raise InputError(msg)
             # Large ids (64-bit particle barcodes) lose precision through float64: re-read them.
             if np.abs(values).max(initial=0) >= 2**53:
                 values = _read_int_column(path, index[i])

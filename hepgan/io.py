@@ -24,7 +24,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from hepgan.errors import InputError, closest
+from hepgan.errors import HepganError, InputError, closest
 from hepgan.schema import ACTS_TIMING, HITS, PARTICLES, SCHEMAS, TRACKS, TreeSchema
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "iterate_chunks",
     "open_event_file",
     "read_events",
+    "read_range",
     "temporary_path",
 ]
 
@@ -181,8 +182,8 @@ def _check_branch(path: Path, tree_name: str, tree: Any, schema: TreeSchema, our
     where = f"{path}: tree '{tree_name}'"
     if theirs not in tree:
         available = [k for k in tree.keys() if not k.startswith("n") or k[1:] not in tree]
-        msg = f"{where}: missing branch '{theirs}' (expected {schema.branch(ours).dtype} "
-        msg += f"{'jagged ' if schema.branch(ours).jagged else ''}); {closest(theirs, available)}"
+        msg = f"{where}: missing branch '{theirs}' (expected {'jagged ' if schema.branch(ours).jagged else ''}"
+        msg += f"{schema.branch(ours).dtype}); {closest(theirs, available)}"
         raise InputError(msg)
     expected = schema.branch(ours)
     interpretation = tree[theirs].interpretation
@@ -380,6 +381,17 @@ def iterate_chunks(
                 yield EventChunk(ef.path, start, stop, arrays)
 
 
+def read_range(ef: EventFile, start: int, stop: int) -> EventChunk:
+    """Events ``[start, stop)`` of an opened file, validated like `iterate_chunks`' chunks:
+    the unit of work of a distributed job."""
+    if not 0 <= start <= stop <= ef.num_entries:
+        msg = f"{ef.path}: entry range [{start}, {stop}) outside the file's {ef.num_entries} events"
+        raise ValueError(msg)
+    arrays = {name: _read_tree(ef, name, start, stop) for name in ef.trees}
+    _validate_chunk(ef, arrays, start)
+    return EventChunk(ef.path, start, stop, arrays)
+
+
 def read_events(
     path: str | os.PathLike,
     *,
@@ -448,10 +460,31 @@ class RootEventWriter:
 
     def __enter__(self) -> RootEventWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = uproot.recreate(self._tmp, compression=self._compression)
-        for schema in self.schemas.values():
-            self._file.mktree(schema.name, _datashape(schema))
+        try:
+            self._file = uproot.recreate(self._tmp, compression=self._compression)
+            for schema in self.schemas.values():
+                self._file.mktree(schema.name, _datashape(schema))
+        except BaseException as err:
+            # __exit__ does not run when __enter__ fails: clean up here.
+            self._discard(err)
+            if isinstance(err, OSError):
+                raise self._write_error(err) from err
+            raise
         return self
+
+    def _write_error(self, err: OSError) -> HepganError:
+        """A failed write (full disk, quota, file size limit) as one line naming the output."""
+        return HepganError(f"{self.path}: cannot write the output ({err.strerror or err}); nothing was left under this name")
+
+    def _discard(self, cause: BaseException) -> None:
+        """Close and remove the temporary after `cause` (which the caller raises)."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as err:  # the same full disk again; `cause` is what gets raised
+                log.debug("%s: closing after %s failed too: %s", self._tmp, type(cause).__name__, err)
+            self._file = None
+        self._tmp.unlink(missing_ok=True)
 
     def write_chunk(self, tree: str, columns: Mapping[str, Any]) -> None:
         """Append events: `columns` maps every branch of the tree to one value or list per event."""
@@ -485,16 +518,24 @@ class RootEventWriter:
                 raise ValueError(msg)
             data[collection] = ak.zip(fields)
         if n_events:
-            self._file[tree].extend(data)
+            try:
+                self._file[tree].extend(data)
+            except OSError as err:
+                raise self._write_error(err) from err
         self.events_written[tree] += n_events
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self._discard(exc if isinstance(exc, BaseException) else RuntimeError(str(exc)))
+            return  # the exception of the block goes on
         try:
             self._file.close()
+            os.replace(self._tmp, self.path)
+        except OSError as err:
+            self._file = None
+            self._tmp.unlink(missing_ok=True)
+            raise self._write_error(err) from err
         except BaseException:
+            self._file = None
             self._tmp.unlink(missing_ok=True)
             raise
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)

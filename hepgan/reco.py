@@ -33,12 +33,11 @@ import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
-from hepgan import io as hio
 from hepgan.ambiguity import AmbiguityConfig
 from hepgan.distributed import make_executor
 from hepgan.engine import ENGINE_STAGES, AssignmentConfig, cached_engine, shipped_model_path
 from hepgan.errors import InputError
-from hepgan.io import BranchMap, RootEventWriter, open_event_file
+from hepgan.io import BranchMap, RootEventWriter, open_event_file, read_range
 from hepgan.schema import TRACKS
 
 __all__ = [
@@ -144,8 +143,7 @@ def process_range(path: str, start: int, stop: int, options: RecoOptions) -> Ran
     engine = options.engine()
     t0 = time.perf_counter()
     with open_event_file(path, trees=("hits",), truth=False, branch_map=options.branch_map) as ef:
-        arrays = {"hits": hio._read_tree(ef, "hits", start, stop)}  # noqa: SLF001 (range read)
-        hio._validate_chunk(ef, arrays, start)  # noqa: SLF001
+        arrays = read_range(ef, start, stop).arrays
     hits = arrays["hits"]
     cols = {k: hits[k] for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")}
     counts = ak.to_numpy(ak.num(hits["hit_x"], axis=1)).astype(np.int64)
@@ -276,13 +274,14 @@ def run_files(
     if out_dir.exists() and not out_dir.is_dir():
         msg = f"{out_dir}: exists and is not a folder; expected the output folder"
         raise InputError(msg)
-    out_dir.mkdir(parents=True, exist_ok=True)
     plans = _plan(inputs, out_dir, step_events=step_events, resume=resume and write, branch_map=options.branch_map)
     for p in plans:
         if p.skip:
             log.info("%s: output %s exists, skipped", p.input, p.output)
     # Load the model here too: a bad model fails at once, not in the first worker task.
     options.engine()
+    # Only now: a refused run (bad input, bad model) leaves no empty output folder behind.
+    out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [(str(p.input), a, b, options) for p in plans if not p.skip for a, b in p.ranges]
     total_events = sum(p.n_events for p in plans if not p.skip)
     ms = dict.fromkeys(STAGES, 0.0)

@@ -38,7 +38,7 @@ import numpy as np
 
 from hepgan.errors import InputError, closest
 
-__all__ = ["TrainConfig", "load_shards", "train"]
+__all__ = ["TrainConfig", "check_inputs", "load_shards", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,11 @@ class TrainConfig:
             if key not in doc:
                 msg = f"{path}: missing key {key!r} (a folder path)"
                 raise InputError(msg)
+            if not isinstance(doc[key], str) or not doc[key].strip():
+                msg = f"{path}: {key} = {doc[key]!r}, expected a folder path (relative to the config, or absolute); empty is not one"
+                raise InputError(msg)
             doc[key] = str((path.parent / doc[key]).resolve()) if not Path(doc[key]).is_absolute() else doc[key]
+        _check_output_folder(path, Path(doc["output"]), {k: Path(doc[k]) for k in ("dataset", "validation")})
         for key, value in doc.items():
             expected = names[key].type
             if expected in ("int", "float") and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -122,6 +126,24 @@ class TrainConfig:
         return asdict(self)
 
 
+def _check_output_folder(config: Path, output: Path, inputs: dict[str, Path]) -> None:
+    """The rule for a config's output folder: anywhere (relative to the config or absolute),
+    but not an existing file, and neither the same as, inside, nor a parent of an input
+    folder: training writes only under `output`, by fixed names, never over its inputs."""
+    out = output.resolve()
+    if out.exists() and not out.is_dir():
+        msg = f"{config}: output = {str(output)!r} is an existing file, not a folder; expected the folder to write the model into"
+        raise InputError(msg)
+    for key, folder in inputs.items():
+        src = folder.resolve()
+        if out == src or out.is_relative_to(src):
+            msg = f"{config}: output {str(out)!r} is inside the {key} folder {str(src)!r}; expected a folder apart from the inputs"
+            raise InputError(msg)
+        if src.is_relative_to(out):
+            msg = f"{config}: output {str(out)!r} contains the {key} folder {str(src)!r}; expected a folder apart from the inputs"
+            raise InputError(msg)
+
+
 # --------------------------------------------------------------------------- data
 @dataclass
 class Arrays:
@@ -135,21 +157,27 @@ class Arrays:
         return len(self.label)
 
 
-def load_shards(folder: str | os.PathLike, *, limit: int = 0, seed: int = 0) -> tuple[Arrays, dict]:
-    """All shards of a dataset folder in memory (n x F x 4 bytes: 600 MB for a million seeds of
-    the default 174 features), and its stats.json. `limit` > 0 keeps a random subset."""
-    from hepgan.model import residuals_from_params
-
+def _dataset_files(folder: str | os.PathLike) -> tuple[Path, list[Path]]:
+    """(stats.json, shard files) of a dataset folder, or InputError naming what is missing."""
     folder = Path(folder)
     stats_path = folder / "stats.json"
     if not stats_path.exists():
         msg = f"{folder}: no stats.json; expected a folder written by `hepgan dataset`"
         raise InputError(msg)
-    stats = json.loads(stats_path.read_text())
     shards = sorted(folder.glob("shard-*.npz"))
     if not shards:
-        msg = f"{folder}: no shard-*.npz files"
+        msg = f"{folder}: no shard-*.npz files; expected a folder written by `hepgan dataset`"
         raise InputError(msg)
+    return stats_path, shards
+
+
+def load_shards(folder: str | os.PathLike, *, limit: int = 0, seed: int = 0) -> tuple[Arrays, dict]:
+    """All shards of a dataset folder in memory (n x F x 4 bytes: 600 MB for a million seeds of
+    the default 174 features), and its stats.json. `limit` > 0 keeps a random subset."""
+    from hepgan.model import residuals_from_params
+
+    stats_path, shards = _dataset_files(folder)
+    stats = json.loads(stats_path.read_text())
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("features", "target", "target_hits", "label")}
     for path in shards:
         with np.load(path, allow_pickle=False) as z:
@@ -439,6 +467,13 @@ def _seed_everything(seed: int) -> None:
         random.seed(seed)
 
 
+def check_inputs(cfg: TrainConfig) -> None:
+    """Refuse missing dataset folders before Keras and its backend load (seconds, and
+    TensorFlow's start-up chatter on stderr)."""
+    for folder in (cfg.dataset, cfg.validation):
+        _dataset_files(folder)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
     """Train, validate each epoch, checkpoint, stop early; returns the model card (dict).
 
@@ -446,6 +481,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     noise), ``discriminator.keras``, ``checkpoint/`` (last epoch, optimizer state),
     ``history.json``, ``config.json`` (resolved), ``model_card.json``.
     """
+    check_inputs(cfg)
     import keras
 
     from hepgan.model import ModelConfig, build_discriminator, build_export_generator, build_generator_parts

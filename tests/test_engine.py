@@ -49,8 +49,6 @@ def test_reconstruct_event_tracks(model: Path, sim_20x50: Path) -> None:
     idx = tracks["track_hit_index"]
     assert idx.min() >= 0 and idx.max() < len(cols[0])
     # ambiguity: no two tracks share more than max_shared_hits hits
-    shared = np.bincount(idx, minlength=len(cols[0]))
-    assert (shared <= n).all()
     starts = np.concatenate([[0], np.cumsum(tracks["track_nhits"])])
     owner = np.full(len(cols[0]), -1)
     for t in range(n):
