@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["AmbiguityConfig", "resolve"]
+__all__ = ["AmbiguityConfig", "preselect_seeds", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +110,72 @@ def resolve(
         hits, start, order, int(n_hits), int(config.max_shared_hits), float(config.max_shared_fraction), keep
     )
     return keep[:n]
+
+
+@numba.njit(cache=True)
+def _preselect_kernel(seeds, cand, feats, n_hits, head, slot_cols, chi2_cut, keep):
+    """Greedy seed preselection without the network (see `preselect_seeds`)."""
+    n, n_slots, _ = cand.shape
+    nprov = np.zeros(n, np.int64)
+    chi2 = np.zeros(n, np.float64)
+    prov = np.full((n, n_slots), -1, np.int64)
+    for i in range(n):
+        count = 3
+        for slot in range(n_slots):
+            off = head + slot * slot_cols + 4
+            if feats[i, off + 2] > 0.5:
+                r1 = feats[i, off]
+                r2 = feats[i, off + 1]
+                q = r1 * r1 + r2 * r2
+                if q < chi2_cut:
+                    prov[i, slot] = cand[i, slot, 0]
+                    count += 1
+                    chi2[i] += q
+        nprov[i] = count
+    # Longest provisional track first, then the best fitting: a seed of a real track finds
+    # hits on most surfaces along its road, a fake finds few.
+    key = np.empty(n, np.float64)
+    for i in range(n):
+        key[i] = -nprov[i] * 1.0e6 + min(chi2[i], 9.99e5)
+    order = np.argsort(key, kind="mergesort")
+    owned = np.zeros(n_hits, np.bool_)
+    for o in range(n):
+        i = order[o]
+        shared = 0
+        for j in range(3):
+            if owned[seeds[i, j]]:
+                shared += 1
+        for slot in range(n_slots):
+            h = prov[i, slot]
+            if h >= 0 and owned[h]:
+                shared += 1
+        if 2 * shared < nprov[i]:
+            keep[i] = True
+            for j in range(3):
+                owned[seeds[i, j]] = True
+            for slot in range(n_slots):
+                h = prov[i, slot]
+                if h >= 0:
+                    owned[h] = True
+
+
+def preselect_seeds(
+    seeds: np.ndarray, candidates: np.ndarray, features: np.ndarray, *, n_hits: int, n_candidates: int, chi2_cut: float = 9.0
+) -> np.ndarray:
+    """Seeds worth sending to the network: (n_seeds,) bool.
+
+    Each seed gets a provisional track, its 3 hits plus the nearest candidate on each crossed
+    surface within ``chi2_cut`` (squared normalised residuals, both axes); seeds are taken
+    longest first, and one is dropped when half or more of its provisional hits already belong
+    to a kept seed. Several seeds of one particle (one per middle hit) then shrink to about
+    one before the network, whose cost grows with seeds; fakes, which find few hits along
+    their road, go last and lose their hits to real tracks. seeds (n, 3), candidates
+    (n, L, K) int32, features (n, F) float32 (layout of `hepgan.features`).
+    """
+    keep = np.zeros(len(seeds), np.bool_)
+    if len(seeds):
+        _preselect_kernel(
+            np.ascontiguousarray(seeds, dtype=np.int64), np.ascontiguousarray(candidates), np.ascontiguousarray(features),
+            int(n_hits), 14, 4 + 3 * int(n_candidates), float(chi2_cut), keep,
+        )  # fmt: skip
+    return keep

@@ -153,7 +153,7 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, *, ops
 
     @tf.function(input_signature=spec)
     def serve(condition, noise):
-        out = model({"condition": condition, "noise": noise}, training=False)
+        out = _inference_graph(model, condition, noise)
         return {k: tf.identity(out[k], name=k) for k in ("params", "params_std", "score", "hit_prob")}
 
     proto, _ = tf2onnx.convert.from_function(serve, input_signature=spec, opset=opset)
@@ -180,6 +180,35 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, *, ops
         tmp.unlink(missing_ok=True)
     log.info("exported %s -> %s (max abs diff %s)", model_path, output, diffs)
     return diffs
+
+
+def _inference_graph(model, condition, noise) -> dict:
+    """The generator's outputs computed as the Keras model does, with the sampled head's first
+    layer split: ``W [h; z] + b = (W_h h + b) + W_z z``, so the embedding's share (the larger
+    part of that layer) is computed once per seed instead of once per noise sample. Same
+    weights, same function; the parity check below holds it to the Keras model."""
+    import tensorflow as tf
+
+    encoder = model.get_layer("encoder")
+    head = model.get_layer("head")
+    h, score_logit, hit_logits = encoder(condition, training=False)
+    first = head.get_layer("head_0")
+    kernel = first.kernel
+    width = h.shape[-1]
+    per_seed = tf.matmul(h, kernel[:width]) + first.bias
+    per_sample = tf.einsum("nmz,zk->nmk", noise, kernel[width:])
+    x = first.activation(per_seed[:, None, :] + per_sample)
+    x = head.get_layer("head_1")(x)
+    samples = head.get_layer("residuals")(x)
+    seed = model.get_layer("seed_estimate")(condition)
+    params, params_std = model.get_layer("to_params")(seed, samples)
+    mask = model.get_layer("candidate_mask")(condition)
+    return {
+        "params": params,
+        "params_std": params_std,
+        "score": tf.sigmoid(tf.reshape(score_logit, [-1])),
+        "hit_prob": tf.sigmoid(hit_logits) * mask,
+    }
 
 
 def _rename_outputs(proto):
