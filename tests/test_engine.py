@@ -74,10 +74,13 @@ def test_noise_is_seeded_by_event_id(model: Path, small_sim: Path) -> None:
     c, _ = engine.reconstruct_event(*cols, event_id=event_id + 1)
     assert not np.array_equal(a["track_d0"], c["track_d0"])  # the noise moved the parameters
     np.testing.assert_array_equal(a["track_hit_index"], c["track_hit_index"])
-    # batching does not change anything
+    # batching changes nothing but the last bit of a float (GEMM blocking differs by batch)
     d, _ = Engine(model, batch_size=7).reconstruct_event(*cols, event_id=event_id)
     for k in a:
-        np.testing.assert_array_equal(a[k], d[k])
+        if a[k].dtype.kind == "f":
+            np.testing.assert_allclose(a[k], d[k], rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(a[k], d[k])
 
 
 def test_empty_event(model: Path) -> None:

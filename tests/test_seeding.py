@@ -18,13 +18,9 @@ _HIT_BRANCHES = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
 
 
 @pytest.fixture(scope="session")
-def seeding_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3 events of 20 vertices x 50 pions from ACTS (seed 5): ~12k hits per event."""
-    from hepgan.simulate import SimulationConfig, simulate
-
-    path = tmp_path_factory.mktemp("seeding") / "s20x50.root"
-    simulate(path, SimulationConfig(events=3, vertices=20, particles=50, seed=5), progress=False)
-    return path
+def seeding_sample(sim_20x50: Path) -> Path:
+    """The shared 5 events of 20 vertices x 50 pions from ACTS (seed 42): ~12k hits per event."""
+    return sim_20x50
 
 
 @pytest.fixture(scope="session")
