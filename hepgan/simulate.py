@@ -58,6 +58,8 @@ class SimulationConfig:
         eta_max: |eta| range of the gun, uniform in eta.
         vertex_sigma_xy, vertex_sigma_z: Gaussian beam-spot widths (mm).
         seeds_per_middle_sp: ACTS seed finder ``maxSeedsPerSpM`` (1 = DESIGN.md reference).
+        b_field: solenoid field along z (tesla) of the simulation and the classic
+            reconstruction (the shipped model is trained on 2 T).
         chunk_events: events buffered in memory before they are written.
         threads: ACTS threads; must be 1 (per-algorithm timing and event order need it).
     """
@@ -72,6 +74,7 @@ class SimulationConfig:
     vertex_sigma_xy: float = 0.0125
     vertex_sigma_z: float = 50.0
     seeds_per_middle_sp: int = 1
+    b_field: float = 2.0
     chunk_events: int = 50
     threads: int = 1
 
@@ -91,6 +94,8 @@ class SimulationConfig:
             raise InputError(f"simulation config: eta_max must be > 0, got {self.eta_max}")
         if self.vertex_sigma_xy < 0 or self.vertex_sigma_z < 0:
             raise InputError("simulation config: vertex widths must be >= 0 mm")
+        if isinstance(self.b_field, bool) or not isinstance(self.b_field, int | float) or not self.b_field > 0:
+            raise InputError(f"simulation config: b_field must be a number > 0 (tesla), got {self.b_field!r}")
         if self.threads != 1:
             raise InputError(
                 f"simulation config: threads must be 1 (got {self.threads}): the per-algorithm "
@@ -136,6 +141,7 @@ class SimulationConfig:
             vertex_sigma_xy=self.vertex_sigma_xy,
             vertex_sigma_z=self.vertex_sigma_z,
             seeds_per_middle_sp=self.seeds_per_middle_sp,
+            b_field=float(self.b_field),
         )
 
 
