@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
+
+from hepgan.bench import machine_info
 
 from hepgan.geometry import GENERIC_DETECTOR
 from hepgan.io import read_events
@@ -155,16 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     exponent = float(np.polyfit(h, t, 1)[0])
     doc = {
         "benchmark": "hepgan.seeding.find_seeds",
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "numba": numba.__version__,
-            "load_average_at_end": os.getloadavg(),
-            "note": "1 thread; the machine may be shared: cpu = process time, wall = elapsed",
-        },
+        # 1 thread; the machine may be shared: cpu = process time, wall = elapsed
+        "machine": machine_info(),
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "sizes": results,
         "time_vs_hits_exponent_cpu": round(exponent, 2),
