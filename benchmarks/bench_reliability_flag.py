@@ -36,6 +36,7 @@ import awkward as ak
 import numpy as np
 
 from hepgan import metrics
+from hepgan.errors import InputError
 from hepgan.engine import read_model_info, shipped_model_path
 from hepgan.geometry import GENERIC_DETECTOR, Geometry
 from hepgan.io import HITS, PARTICLES, TRACKS, RootEventWriter, read_events
@@ -161,10 +162,29 @@ def _figures(hits, particles, tracks, b_field: float) -> dict:
     }  # fmt: skip
 
 
+def _without_metadata(src: Path, dst: Path) -> Path:
+    """A copy of `src`'s trees without its `hepgan_metadata` record."""
+    data = read_events(src, trees=("hits", "particles", "tracks"), truth=True)
+    with RootEventWriter(dst, [HITS, PARTICLES, TRACKS]) as writer:
+        for tree, schema in (("hits", HITS), ("particles", PARTICLES), ("tracks", TRACKS)):
+            writer.write_chunk(tree, {b: data[tree][b] for b in schema.names})
+    return dst
+
+
 def measure(sample: dict, model: Path, work: Path, config: TriageConfig) -> dict:
     """Triage one sample and score the surrogate (and ACTS) on it."""
     path = Path(sample["path"])
     out = work / path.stem
+    refused = None
+    if sample["b_field"] != 2.0:
+        # The file records its field, so reco refuses it outright; what follows measures the
+        # per-event flag on the same events without that record, as in a user's own file.
+        try:
+            triage_files([path], out, select=_RULE, model=model, progress=False, plots=False, config=config)
+            refused = False
+        except InputError:
+            refused = True
+        path = _without_metadata(path, work / f"{path.stem}_unrecorded.root")
     t0 = time.perf_counter()
     summary = triage_files([path], out, select=_RULE, model=model, progress=False, plots=False, config=config)
     seconds = time.perf_counter() - t0
@@ -180,7 +200,7 @@ def measure(sample: dict, model: Path, work: Path, config: TriageConfig) -> dict
     hits, particles = data["hits"], data["particles"]
     result = {
         "sample": sample["name"], "kind": sample["kind"], "what": sample["what"], "file": str(path),
-        "b_field_t": sample["b_field"], "events": n,
+        "b_field_t": sample["b_field"], "refused_by_field_record": refused, "events": n,
         "hits_per_event": float(np.mean([int(r["nhits"]) for r in rows])) if n else 0.0,
         "flagged_fraction": float(flagged.mean()) if n else 0.0,
         "flag_rates": {f: float(v.mean()) if n else 0.0 for f, v in flags.items()},

@@ -10,7 +10,7 @@ import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io import _READ_ERRORS, _open_root, iterate_chunks
+from hepgan.io import _READ_ERRORS, _open_root, iterate_chunks, read_file_metadata
 from hepgan.schema import SCHEMAS
 
 __all__ = ["format_report", "inspect_file"]
@@ -41,6 +41,7 @@ def inspect_file(path: str | os.PathLike, *, step_events: int = 500) -> dict[str
     finally:
         root.close()
     report: dict[str, Any] = {"file": str(path), "size_bytes": path.stat().st_size, "trees": trees}
+    report["metadata"] = read_file_metadata(path)
     if "hits" in trees and not trees["hits"]["missing_branches"]:
         report["hits"] = _hit_summary(path, step_events)
     if "tracks" in trees and not trees["tracks"]["missing_branches"]:
@@ -89,6 +90,9 @@ def _stats(x: np.ndarray) -> dict[str, float]:
 
 def format_report(report: dict[str, Any]) -> str:
     lines = [f"{report['file']}  ({report['size_bytes'] / 1e6:.2f} MB)"]
+    if report.get("metadata"):
+        facts = {k: v for k, v in report["metadata"].items() if not isinstance(v, dict)}
+        lines.append("  made with: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
     for name, tree in report["trees"].items():
         lines.append(f"  tree {name}: {tree['entries']} events, {len(tree['branches'])} branches")
         for b, t in tree["branches"].items():

@@ -11,6 +11,7 @@ Users' own files with other tree or branch names are read through a `BranchMap`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tomllib
@@ -38,7 +39,9 @@ __all__ = [
     "count_events",
     "iterate_chunks",
     "open_event_file",
+    "METADATA_KEY",
     "read_events",
+    "read_file_metadata",
     "read_range",
     "temporary_path",
 ]
@@ -49,6 +52,10 @@ log = logging.getLogger(__name__)
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zlib.error, uproot.DeserializationError)
 
 _COORDINATES = ("hit_x", "hit_y", "hit_z")
+
+#: Name of the JSON string (a TObjString) with facts about how a file's events were made,
+#: e.g. ``{"b_field_t": 2.0}`` from `hepgan simulate`; optional in users' files.
+METADATA_KEY = "hepgan_metadata"
 
 
 # --------------------------------------------------------------------------- branch mapping
@@ -407,6 +414,26 @@ def read_events(
     return parts[0].arrays
 
 
+def read_file_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The file's `METADATA_KEY` JSON ({} when the file has none, as users' own files may not)."""
+    path = Path(path)
+    root = _open_root(path)
+    try:
+        if METADATA_KEY not in root:
+            return {}
+        try:
+            doc = json.loads(str(root[METADATA_KEY]))
+        except (ValueError, *_READ_ERRORS) as err:
+            msg = f"{path}: '{METADATA_KEY}' is not a JSON object ({type(err).__name__}: {_first_line(err)})"
+            raise InputError(msg) from err
+        if not isinstance(doc, dict):
+            msg = f"{path}: '{METADATA_KEY}' holds {type(doc).__name__}, expected a JSON object"
+            raise InputError(msg)
+        return doc
+    finally:
+        root.close()
+
+
 def count_events(path: str | os.PathLike, *, tree: str = "hits") -> int:
     with open_event_file(path, trees=(tree,), truth=SCHEMAS[tree].truth) as ef:
         return ef.num_entries
@@ -450,8 +477,16 @@ class RootEventWriter:
     exception inside the block the temporary file is removed and nothing appears at `path`.
     """
 
-    def __init__(self, path: str | os.PathLike, schemas: Sequence[TreeSchema], *, compression: str = "zstd") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        schemas: Sequence[TreeSchema],
+        *,
+        compression: str = "zstd",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.metadata = dict(metadata or {})
         self.schemas = {s.name: s for s in schemas}
         self._tmp = temporary_path(self.path)
         self._compression = uproot.ZSTD(3) if compression == "zstd" else uproot.ZLIB(1)
@@ -462,6 +497,8 @@ class RootEventWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._file = uproot.recreate(self._tmp, compression=self._compression)
+            if self.metadata:
+                self._file[METADATA_KEY] = json.dumps(self.metadata, sort_keys=True)
             for schema in self.schemas.values():
                 self._file.mktree(schema.name, _datashape(schema))
         except BaseException as err:

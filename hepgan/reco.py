@@ -37,7 +37,7 @@ from hepgan.ambiguity import AmbiguityConfig
 from hepgan.distributed import make_executor
 from hepgan.engine import ENGINE_STAGES, AssignmentConfig, cached_engine, shipped_model_path
 from hepgan.errors import InputError
-from hepgan.io import BranchMap, RootEventWriter, open_event_file, read_range
+from hepgan.io import METADATA_KEY, BranchMap, RootEventWriter, open_event_file, read_file_metadata, read_range
 from hepgan.schema import TRACKS
 
 __all__ = [
@@ -229,6 +229,22 @@ class _FilePlan:
     ranges: list[tuple[int, int]]
 
 
+def _check_field(path: Path, model_field: float) -> None:
+    """Refuse a file whose recorded field differs from the model's: the generator's momenta
+    scale with the field it was trained at, and no per-event flag can see that (measured:
+    at 1.5 T its q/p is wrong while hits and scores look normal). Files without the record
+    (users' own) are taken as they come."""
+    recorded = read_file_metadata(path).get("b_field_t")
+    if recorded is None:
+        return
+    if not isinstance(recorded, int | float) or abs(float(recorded) - model_field) > 1e-3 * max(abs(model_field), 1.0):
+        msg = (
+            f"{path}: events made in a {recorded} T field (metadata '{METADATA_KEY}' b_field_t), but the model was "
+            f"trained at {model_field} T; its momenta would be wrong: use a model trained at that field"
+        )
+        raise InputError(msg)
+
+
 def _plan(inputs: Sequence[Path], out_dir: Path, *, step_events: int, resume: bool, branch_map: BranchMap | None) -> list[_FilePlan]:
     plans = []
     seen: dict[Path, Path] = {}
@@ -279,7 +295,9 @@ def run_files(
         if p.skip:
             log.info("%s: output %s exists, skipped", p.input, p.output)
     # Load the model here too: a bad model fails at once, not in the first worker task.
-    options.engine()
+    engine = options.engine()
+    for p in plans:
+        _check_field(p.input, engine.feature_config.bfield)
     # Only now: a refused run (bad input, bad model) leaves no empty output folder behind.
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [(str(p.input), a, b, options) for p in plans if not p.skip for a, b in p.ranges]

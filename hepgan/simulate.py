@@ -450,7 +450,8 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
     t0 = time.perf_counter()
     bar = tqdm(total=config.events, unit="event", desc="ACTS", disable=not progress)
     try:
-        with RootEventWriter(output, [HITS, PARTICLES, TRACKS, ACTS_TIMING]) as writer:
+        facts = {"b_field_t": float(config.b_field), "made_by": "hepgan simulate", "config": dataclasses.asdict(config)}
+        with RootEventWriter(output, [HITS, PARTICLES, TRACKS, ACTS_TIMING], metadata=facts) as writer:
             buffer = _EventBuffer(writer, config.chunk_events)
             sink_class = _make_sink(buffer, stats, bar)
             chain = ac.build_chain(config.chain_config(), config.events, sink_factory=sink_class)

@@ -200,3 +200,16 @@ def test_events_without_hits_are_valid(tmp_path: Path) -> None:
     with RootEventWriter(path, [HITS]) as w:
         w.write_chunk("hits", cols)
     assert ak.num(read_events(path)["hits"].hit_x, axis=1).tolist()[0] == 0
+
+
+def test_file_metadata_round_trip(tmp_path: Path) -> None:
+    from hepgan.io import read_file_metadata
+
+    path = tmp_path / "m.root"
+    with RootEventWriter(path, [HITS], metadata={"b_field_t": 1.5}) as w:
+        w.write_chunk("hits", random_hit_columns(2))
+    assert read_file_metadata(path) == {"b_field_t": 1.5}
+    plain = tmp_path / "plain.root"
+    with RootEventWriter(plain, [HITS]) as w:
+        w.write_chunk("hits", random_hit_columns(2))
+    assert read_file_metadata(plain) == {}

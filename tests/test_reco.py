@@ -149,3 +149,21 @@ def test_unknown_layers_refused(model: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"alien\.root.*not in geometry"):
         reconstruct_files([path], tmp_path / "out", model=model, progress=False)
     assert not (tmp_path / "out" / "alien.root").exists()
+
+
+def test_a_file_of_another_field_is_refused(tmp_path: Path, small_sim: Path) -> None:
+    """`hepgan simulate` records its field; reco refuses a file made in another one (the
+    generator's momenta scale with the field it was trained at), before writing anything."""
+    from hepgan.errors import InputError
+    from hepgan.io import HITS, RootEventWriter, read_events, read_file_metadata
+    from hepgan.reco import reconstruct_files
+
+    assert read_file_metadata(small_sim)["b_field_t"] == 2.0
+    hits = read_events(small_sim, trees=("hits",), truth=True)["hits"]
+    other = tmp_path / "other_field.root"
+    with RootEventWriter(other, [HITS], metadata={"b_field_t": 1.5}) as w:
+        w.write_chunk("hits", {b: hits[b] for b in HITS.names})
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"other_field\.root: events made in a 1\.5 T field .* trained at 2\.0 T"):
+        reconstruct_files([other], out, progress=False)
+    assert not out.exists()
