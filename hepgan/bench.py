@@ -55,6 +55,7 @@ from typing import Any
 
 import awkward as ak
 import numpy as np
+from tqdm import tqdm
 
 from hepgan.errors import InputError
 from hepgan.metrics import (
@@ -747,17 +748,15 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="hepgan-bench-") as tmp:
         work = Path(workdir) if workdir is not None else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        for s in sizes:
+        # A bar over the sizes: each takes minutes, and only the CLI decides what reaches the terminal.
+        for s in tqdm(sizes, desc="bench", unit="size", disable=not progress):
             t0 = time.perf_counter()
             results["sizes"][s] = _bench_size(
                 s, n_events[s], model=model_path, repeats=repeats, acts_repeats=acts_repeats,
                 threads_all=threads_all, providers=providers, seed=seed, workdir=work,
                 memory=memory, progress=progress,
             )  # fmt: skip
-            msg = f"bench {s}: {n_events[s]} events in {time.perf_counter() - t0:.1f} s"
-            log.info(msg)
-            if progress:
-                print(msg, file=sys.stderr)
+            log.info("bench %s: %d events in %.1f s", s, n_events[s], time.perf_counter() - t0)
     results["scaling"] = _scaling(results["sizes"])
     results["headline"] = _headline(results)
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]

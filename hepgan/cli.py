@@ -152,12 +152,12 @@ def dataset(ctx: click.Context, inputs: tuple[Path, ...], output: Path, max_seed
 def train(ctx: click.Context, config: Path, resume: bool, epochs: int | None) -> None:
     """Train the conditional GAN (Keras 3; TensorFlow by default, KERAS_BACKEND=jax on a GPU)."""
     _require("keras", "train")
-    from hepgan.train import TrainConfig, check_inputs
+    from hepgan.train import TrainConfig, check_inputs, import_tensorflow_quietly
     from hepgan.train import train as run_training
 
     cfg = TrainConfig.from_toml(config, epochs=epochs)
     check_inputs(cfg)
-    _quiet_tensorflow()
+    import_tensorflow_quietly(debug=_Context.debug)
     card = run_training(cfg, resume=resume, progress=ctx.obj["progress"])
     _print_summary(f"trained -> {cfg.output}", {"epochs": card["epochs_run"], "best_epoch": card["best_epoch"], **{
         k: v for k, v in card["validation"].items() if k.startswith(("resolution", "pull", "score"))}})
@@ -171,9 +171,10 @@ def export(model: Path, output: Path) -> None:
     """Export a generator checkpoint to ONNX (opset 17), refused unless it matches Keras to 1e-5."""
     _require("tf2onnx", "train")
     from hepgan.export import check_model_file, export_onnx
+    from hepgan.train import import_tensorflow_quietly
 
     check_model_file(model)
-    _quiet_tensorflow()
+    import_tensorflow_quietly(debug=_Context.debug)
 
     diffs = export_onnx(model, output)
     _print_summary(f"exported {output}", {"max_abs_diff": max(diffs.values())})
@@ -273,26 +274,6 @@ def _require(module: str, extra: str) -> None:
     if importlib.util.find_spec(module) is None:
         msg = f"this command needs {module!r}: pip install 'hepgan[{extra}]'"
         raise InputError(msg)
-
-
-def _quiet_tensorflow() -> None:
-    """Import TensorFlow with stderr silenced at the file-descriptor level: its C++ start-up
-    lines (CUDA probing, CPU features) come before any logging setting applies. Python errors
-    of the import still raise normally."""
-    import os
-
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or _Context.debug:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 @main.command()

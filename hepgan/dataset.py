@@ -252,10 +252,10 @@ def process_event(
     Returns the per-seed arrays of a shard (without event_id).
     """
     fc = config.features
-    seeds = find_seeds(
-        ev["x"], ev["y"], ev["z"], ev["volume_id"], ev["layer_id"], geometry=geometry, config=config.seeding
-    )
     layer = geometry.layer_index(ev["volume_id"], ev["layer_id"])
+    seeds = find_seeds(
+        ev["x"], ev["y"], ev["z"], ev["volume_id"], ev["layer_id"], geometry=geometry, config=config.seeding, layer=layer
+    )
     feats, cand = build_features(
         ev["x"], ev["y"], ev["z"], layer, seeds, config=fc, table=table, geometry=geometry
     )

@@ -617,10 +617,10 @@ class Engine:
         ms: dict[str, float] = {}
         n_hits = len(x)
         t0 = time.perf_counter()
-        seeds = find_seeds(x, y, z, volume_id, layer_id, geometry=self.geometry, config=self.seeding_config)
+        layer = self.geometry.layer_index(volume_id, layer_id)
+        seeds = find_seeds(x, y, z, volume_id, layer_id, geometry=self.geometry, config=self.seeding_config, layer=layer)
         t1 = time.perf_counter()
         ms["seeding"] = (t1 - t0) * 1e3
-        layer = self.geometry.layer_index(volume_id, layer_id)
         feats, cand = build_features(
             x, y, z, layer, seeds, config=self.feature_config, table=self._table, geometry=self.geometry
         )

@@ -743,6 +743,7 @@ def find_seeds(
     *,
     geometry: Geometry,
     config: SeedingConfig = SeedingConfig(),
+    layer: np.ndarray | None = None,
 ) -> np.ndarray:
     """Seeds of one event.
 
@@ -752,6 +753,8 @@ def find_seeds(
             ignored.
         geometry: the detector (pixel layers = layers of ``geometry.pixel_volumes``).
         config: the cuts.
+        layer: (n_hits,) ``geometry.layer_index(volume_id, layer_id)`` when the caller has it
+            already (the engine needs it for the features too): saves recomputing it.
 
     Returns:
         (n_seeds, 3) int32 indices into the input hits (inner, middle, outer), on three
@@ -765,7 +768,9 @@ def find_seeds(
         if np.shape(arr) != (n,):
             raise ValueError(f"find_seeds: {name} has shape {np.shape(arr)}, expected ({n},) like x")
     plan = _plan(geometry, config)
-    gl = geometry.layer_index(volume_id, layer_id)
+    gl = geometry.layer_index(volume_id, layer_id) if layer is None else np.asarray(layer)
+    if gl.shape != (n,):
+        raise ValueError(f"find_seeds: layer has shape {gl.shape}, expected ({n},) like x")
     pl = plan["to_pixel"][np.where(gl >= 0, gl, 0)]
     pl = np.where(gl >= 0, pl, -1)
     sel = np.flatnonzero(pl >= 0)

@@ -38,7 +38,7 @@ import numpy as np
 
 from hepgan.errors import InputError, closest
 
-__all__ = ["TrainConfig", "check_inputs", "load_shards", "train"]
+__all__ = ["TrainConfig", "check_inputs", "import_tensorflow_quietly", "load_shards", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -465,6 +465,24 @@ def _seed_everything(seed: int) -> None:
 
         # keras.utils.set_random_seed imports TensorFlow; JAX/torch take explicit seeds.
         random.seed(seed)
+
+
+def import_tensorflow_quietly(*, debug: bool = False) -> None:
+    """Import TensorFlow with stderr silenced at the file-descriptor level: its C++ start-up
+    lines (CUDA probing, CPU features) come before any logging setting applies. Python errors
+    of the import still raise. Nothing to do under another Keras backend or with `debug`."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or debug:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def check_inputs(cfg: TrainConfig) -> None:
