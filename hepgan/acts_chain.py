@@ -32,6 +32,7 @@ import acts
 import acts.examples
 import acts.examples.hepmc3  # noqa: F401  (registers HepMC3InputConverter)
 import acts.examples.json
+import numpy as np
 
 u = acts.UnitConstants
 logger = logging.getLogger(__name__)
@@ -152,6 +153,87 @@ class _Stopwatch(acts.examples.IAlgorithm):
 
 
 # ---------------------------------------------------------------------------------------
+# Conversions between ACTS objects and numpy
+# ---------------------------------------------------------------------------------------
+
+
+class SurfaceFrames:
+    """Cached affine local->global frames of planar surfaces (mm).
+
+    ``global = origin + loc0 * e0 + loc1 * e1``; exact for plane surfaces, which are all the
+    generic detector's sensitive modules (checked on first use of each surface).
+    """
+
+    def __init__(self, tracking_geometry, gctx) -> None:
+        self._gctx = gctx
+        self._surfaces = {gid.value: s for gid, s in tracking_geometry.geoIdSurfaceMap().items()}
+        self._frames: dict[int, np.ndarray] = {}
+
+    def frame(self, gid_value: int) -> np.ndarray:
+        """(3, 3) array: rows origin, e0, e1 of the surface with this geometry id value."""
+        frame = self._frames.get(gid_value)
+        if frame is None:
+            surface = self._surfaces[gid_value]
+            if surface.type != acts.SurfaceType.Plane:
+                raise NotImplementedError(f"measurement on non-plane surface {surface.type}")
+            direction = acts.Vector3(0, 0, 1)  # ignored by plane surfaces
+            points = [
+                np.array(surface.localToGlobal(self._gctx, acts.Vector2(a, b), direction), np.float64)
+                for a, b in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0))
+            ]
+            frame = np.stack([points[0], points[1] - points[0], points[2] - points[0]])
+            self._frames[gid_value] = frame
+        return frame
+
+
+
+def _track_hit_indices(track) -> list[int]:
+    """Measurement indices held by a track, innermost state first (outliers excluded)."""
+    hits = []
+    # ``trackStatesReversed`` walks tip -> stem, i.e. outermost state first; ``trackStates``
+    # (stem -> tip) raises "Track has no stem index" on the ambiguity resolver's tracks.
+    for state in track.trackStatesReversed:
+        if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink:
+            hits.append(acts.examples.IndexSourceLink.fromSourceLink(state.uncalibratedSourceLink).index())
+    hits.reverse()
+    return hits
+
+
+def convert_tracks(tracks, hit_of_measurement: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """ACTS tracks after ambiguity resolution as TRACKS columns (``hepgan.schema``).
+
+    Args:
+        tracks: the event's ``ConstTrackContainer``.
+        hit_of_measurement: hit index of each measurement index; None when they are equal
+            (``hepgan simulate`` writes one hit per measurement, in measurement order).
+    """
+    n = len(tracks)
+    # The container's column properties are numpy views on memory ACTS frees when the event
+    # ends (no owner is kept): copy every one of them before buffering.
+    params = np.array(tracks.parameters, np.float64, copy=True).reshape(n, -1)
+    cov = np.array(tracks.covariance, np.float64, copy=True).reshape(n, 6, 6) if n else np.zeros((0, 6, 6))
+    errors = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
+    hit_lists = [_track_hit_indices(t) for t in tracks]
+    nhits = np.array([len(h) for h in hit_lists], np.int32)
+    n_meas = np.array(tracks.nMeasurements, np.int64, copy=True)
+    if not np.array_equal(nhits, n_meas):
+        raise RuntimeError(f"track measurement states {nhits} disagree with nMeasurements {n_meas}")
+    out = {}
+    for col, name in enumerate(("d0", "z0", "phi", "theta", "qop")):
+        out[f"track_{name}"] = params[:, col].astype(np.float32) if n else np.zeros(0, np.float32)
+        out[f"track_err_{name}"] = errors[:, col].astype(np.float32)
+    out["track_chi2"] = np.array(tracks.chi2, np.float32, copy=True).reshape(n)
+    out["track_ndf"] = np.array(tracks.ndf, np.int32, copy=True).reshape(n)
+    out["track_nhits"] = nhits
+    out["track_score"] = np.ones(n, np.float32)  # ACTS tracks are certain by convention
+    flat = np.asarray([i for h in hit_lists for i in h], np.int64)
+    if hit_of_measurement is not None:
+        flat = hit_of_measurement[flat]
+    out["track_hit_index"] = flat.astype(np.int32)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # Chain
 # ---------------------------------------------------------------------------------------
 
@@ -199,8 +281,11 @@ def build_detector() -> tuple[acts.examples.GenericDetector, acts.TrackingGeomet
     return detector, detector.trackingGeometry()
 
 
-def _digi_config(workdir: Path) -> acts.examples.DigiConfigContainer:
+def _digi_config(workdir: Path, smearer: str = "Gauss") -> acts.examples.DigiConfigContainer:
     """Smearing digitisation config equal to ``generic-digi-smearing-config.json``.
+
+    ``smearer="Exact"`` keeps the local position as it is but gives the measurement the same
+    covariance: how hits read from a file become ACTS measurements again (``acts_reco``).
 
     The smearing config type has no Python binding in pyacts 48.1.0, so the numbers of
     :data:`DIGI_SMEARING_MM` are serialised in that file's JSON schema and parsed by ACTS's
@@ -211,7 +296,7 @@ def _digi_config(workdir: Path) -> acts.examples.DigiConfigContainer:
             "volume": volume,
             "value": {
                 "smearing": [
-                    {"index": i, "mean": 0.0, "stddev": sigma, "type": "Gauss"}
+                    {"index": i, "mean": 0.0, "stddev": sigma, "type": smearer}
                     for i, sigma in enumerate(sigmas)
                 ]
             },
@@ -225,12 +310,12 @@ def _digi_config(workdir: Path) -> acts.examples.DigiConfigContainer:
         },
         "entries": entries,
     }
-    path = workdir / "generic-digi-smearing-config.json"
+    path = workdir / f"generic-digi-{smearer.lower()}-config.json"
     path.write_text(json.dumps(doc, indent=1))
     return acts.examples.json.readDigiConfigFromJson(str(path))
 
 
-def _add_stage(
+def add_stage(
     s: acts.examples.Sequencer,
     clock: StageClock,
     stage: str,
@@ -312,10 +397,10 @@ def _simulation_algorithms(
     return [converter, fatras]
 
 
-def _digitization_algorithm(geo: acts.TrackingGeometry, rnd, workdir: Path):
-    """Smearing digitisation: one 2D measurement per sensitive sim hit."""
+def digitization_algorithm(geo: acts.TrackingGeometry, rnd, workdir: Path, smearer: str = "Gauss"):
+    """Smearing digitisation: one 2D measurement per sensitive sim hit (see :func:`_digi_config`)."""
     cfg = acts.examples.DigitizationAlgorithm.Config(
-        digitizationConfigs=_digi_config(workdir),
+        digitizationConfigs=_digi_config(workdir, smearer),
         surfaceByIdentifier=geo.geoIdSurfaceMap(),
         randomNumbers=rnd,
         inputSimHits=KEY_SIMHITS,
@@ -328,7 +413,7 @@ def _digitization_algorithm(geo: acts.TrackingGeometry, rnd, workdir: Path):
     return acts.examples.DigitizationAlgorithm(cfg, acts.logging.WARNING)
 
 
-def _seeding_algorithms(cfg: ChainConfig, geo: acts.TrackingGeometry, bfield) -> list:
+def seeding_algorithms(cfg: ChainConfig, geo: acts.TrackingGeometry, bfield) -> list:
     """Pixel space points -> grid triplet seeds -> seed track parameters."""
     space_points = acts.examples.SpacePointMaker(
         level=acts.logging.WARNING,
@@ -386,7 +471,7 @@ def _seeding_algorithms(cfg: ChainConfig, geo: acts.TrackingGeometry, bfield) ->
     return [space_points, seeding, params]
 
 
-def _ckf_algorithm(geo: acts.TrackingGeometry, bfield):
+def ckf_algorithm(geo: acts.TrackingGeometry, bfield):
     """Combinatorial Kalman filter from the seed parameters (full_chain_test.py generic)."""
     selector = acts.TrackSelector.Config(
         # full_chain_test.py generic: no pT cut, |eta| < 3, |d0| < 4 mm, >= 7 measurements,
@@ -425,7 +510,7 @@ def _ckf_algorithm(geo: acts.TrackingGeometry, bfield):
     )
 
 
-def _ambiguity_algorithm():
+def ambiguity_algorithm():
     """Greedy ambiguity resolution (full_chain_test.py ``--ambi-solver greedy`` generic)."""
     return acts.examples.GreedyAmbiguityResolutionAlgorithm(
         level=acts.logging.WARNING,
@@ -479,13 +564,13 @@ def build_chain(
     s.addReader(_generator(cfg, rnd))
     stages = {
         "simulation": _simulation_algorithms(cfg, geo, bfield, rnd),
-        "digitization": [_digitization_algorithm(geo, rnd, workdir)],
-        "seeding": _seeding_algorithms(cfg, geo, bfield),
-        "ckf": [_ckf_algorithm(geo, bfield)],
-        "ambiguity": [_ambiguity_algorithm()],
+        "digitization": [digitization_algorithm(geo, rnd, workdir)],
+        "seeding": seeding_algorithms(cfg, geo, bfield),
+        "ckf": [ckf_algorithm(geo, bfield)],
+        "ambiguity": [ambiguity_algorithm()],
     }
     for stage in STAGES:
-        _add_stage(s, clock, stage, stages[stage], chain.keep_alive)
+        add_stage(s, clock, stage, stages[stage], chain.keep_alive)
         chain.keep_alive += stages[stage]
     if sink_factory is not None:
         sink = sink_factory(chain)

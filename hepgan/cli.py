@@ -183,8 +183,11 @@ def export(model: Path, output: Path) -> None:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
-@click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
-@click.option("--engine", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model; onnx engine).")
+@click.option("--engine", type=click.Choice(["onnx", "acts"]), default="onnx", show_default=True,
+              help="onnx: the surrogate; acts: the classic ACTS chain on the same hits (needs pyacts).")
+@click.option("--b-field", type=float, metavar="TESLA",
+              help="Field of inputs that do not record one (files from hepgan simulate do).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="onnxruntime threads per process.")
 @click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N processes.")
 @click.option("--scheduler", help="Run on the Dask cluster at this address.")
@@ -194,14 +197,15 @@ def export(model: Path, output: Path) -> None:
 @click.option("--progress/--no-progress", default=None)
 @click.pass_context
 @_guarded
-def reco(ctx: click.Context, inputs: tuple[Path, ...], output: Path, model: Path | None, engine: str, threads: int,
-         workers: int | None, scheduler: str | None, step_events: int, gpu: bool, seed: int, progress: bool | None) -> None:
-    """Reconstruct tracks with the surrogate: OUTPUT/<input name>.root per input (resumable)."""
+def reco(ctx: click.Context, inputs: tuple[Path, ...], output: Path, model: Path | None, engine: str,
+         b_field: float | None, threads: int, workers: int | None, scheduler: str | None, step_events: int, gpu: bool,
+         seed: int, progress: bool | None) -> None:
+    """Reconstruct tracks with the surrogate (or ACTS): OUTPUT/<input name>.root per input (resumable)."""
     from hepgan.reco import reconstruct_files
 
     summary = reconstruct_files(
         list(inputs), output, model=model, engine=engine, threads=threads, workers=workers, scheduler=scheduler,
-        step_events=step_events, providers="auto" if gpu else None, seed=seed,
+        step_events=step_events, providers="auto" if gpu else None, seed=seed, b_field=b_field,
         progress=ctx.obj["progress"] if progress is None else progress,
     )  # fmt: skip
     _print_summary(f"reco -> {output}", {k: v for k, v in summary.items() if k != "files"})
@@ -212,21 +216,23 @@ def reco(ctx: click.Context, inputs: tuple[Path, ...], output: Path, model: Path
 @click.option("--select", "rule", required=True, help="Event rule, e.g. 'ntracks >= 50 and max_pt > 5'.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
+@click.option("--b-field", type=float, metavar="TESLA",
+              help="Field of inputs that do not record one (files from hepgan simulate do).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N processes.")
 @click.option("--scheduler", help="Run on the Dask cluster at this address.")
 @click.option("--plots/--no-plots", default=True, show_default=True)
 @click.pass_context
 @_guarded
-def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path, model: Path | None, threads: int,
-           workers: int | None, scheduler: str | None, plots: bool) -> None:
+def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path, model: Path | None,
+           b_field: float | None, threads: int, workers: int | None, scheduler: str | None, plots: bool) -> None:
     """Fast first-pass tracks, a summary, the events passing RULE, and the events to send to
     the classic reconstruction (the surrogate is unsure of them)."""
     from hepgan.triage import triage_files
 
     summary = triage_files(
         list(inputs), output, select=rule, model=model, threads=threads, workers=workers, scheduler=scheduler,
-        plots=plots, progress=ctx.obj["progress"],
+        plots=plots, progress=ctx.obj["progress"], b_field=b_field,
     )  # fmt: skip
     shown = {k: v for k, v in summary.items() if isinstance(v, int | float | str)}
     _print_summary(f"triage -> {output}", shown)

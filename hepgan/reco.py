@@ -16,11 +16,20 @@ the layout of ACTS's tracks (``hepgan.schema.TRACKS``: ``event_id`` and the jagg
 
 Every run returns (and logs) a summary: events, tracks per event, and ms/event per stage
 (read, seeding, features, network, assignment, ambiguity, write).
+
+Engines: ``onnx`` (the surrogate, :mod:`hepgan.engine`) and ``acts`` (the classic chain on the
+same hits, :mod:`hepgan.acts_reco`; needs pyacts, the ``sim`` extra), same output layout.
+
+The magnetic field: a file made by ``hepgan simulate`` records it; users' files may declare it
+(``b_field``). A file recorded or declared at a field other than the model's is refused by the
+onnx engine; the acts engine reconstructs at the file's field (2 T, the generic detector's,
+when neither says).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import time
@@ -41,24 +50,33 @@ from hepgan.io import METADATA_KEY, BranchMap, RootEventWriter, open_event_file,
 from hepgan.schema import TRACKS
 
 __all__ = [
+    "ACTS_ENGINE_STAGES",
     "ENGINES",
     "STAGES",
     "RangeResult",
     "RecoOptions",
     "output_path",
     "process_range",
+    "resolve_field",
     "reconstruct_files",
     "run_files",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Engines ``reconstruct_files`` accepts. The classic ACTS chain on a file's hits ('acts') is
-#: not wired yet: pyacts needs measurements on its surfaces, which hepgan files do not keep.
-ENGINES = ("onnx",)
+#: Engines ``reconstruct_files`` accepts: the surrogate and the classic ACTS chain.
+ENGINES = ("onnx", "acts")
 
-#: Stages of the summary's ms/event, in chain order.
+#: Stages of the summary's ms/event, in chain order (onnx engine).
 STAGES = ("read", *ENGINE_STAGES, "write")
+
+#: The same for the acts engine (:data:`hepgan.acts_reco.ACTS_STAGES`, spelled out here so
+#: that naming the stages does not import pyacts).
+ACTS_ENGINE_STAGES = ("read", "measurements", "seeding", "ckf", "ambiguity", "write")
+
+#: Field (tesla) of files that neither record nor declare one, for the acts engine: the
+#: generic detector's field in ACTS's examples, and ``hepgan simulate``'s default.
+DEFAULT_B_FIELD_T = 2.0
 
 _TRACK_BRANCHES = tuple(b.name for b in TRACKS.branches[1:])
 _PER_TRACK = tuple(n for n in _TRACK_BRANCHES if n != "track_hit_index")
@@ -69,7 +87,7 @@ class RecoOptions:
     """Everything a task needs besides its file range (picklable: sent to Dask workers).
 
     Attributes:
-        model: the model file (resolved path).
+        model: the model file (resolved path); None for the acts engine.
         threads: onnxruntime intra-op threads per process.
         providers: onnxruntime providers (see ``hepgan.engine.Engine``).
         seed: base of the per-event noise seeds.
@@ -78,9 +96,11 @@ class RecoOptions:
         branch_map: names of trees and branches in users' files.
         refuse_unknown_layers: raise ``InputError`` on hits on layers the model's geometry
             lacks (reco); triage counts them instead and flags the event.
+        engine_name: ``'onnx'`` or ``'acts'`` (:data:`ENGINES`).
+        b_field: the field (tesla) users declare for files that do not record one.
     """
 
-    model: str
+    model: str | None
     threads: int = 1
     providers: str | tuple[str, ...] | None = None
     seed: int = 0
@@ -89,6 +109,12 @@ class RecoOptions:
     ambiguity: AmbiguityConfig = field(default_factory=AmbiguityConfig)
     branch_map: BranchMap | None = None
     refuse_unknown_layers: bool = True
+    engine_name: str = "onnx"
+    b_field: float | None = None
+
+    def stages(self) -> tuple[str, ...]:
+        """Stages of this engine's summary."""
+        return ACTS_ENGINE_STAGES if self.engine_name == "acts" else STAGES
 
     def engine(self) -> Any:
         return cached_engine(
@@ -134,21 +160,37 @@ class RangeResult:
         return cols
 
 
-def process_range(path: str, start: int, stop: int, options: RecoOptions) -> RangeResult:
+def _read_hits(path: str, start: int, stop: int, options: RecoOptions, columns: tuple[str, ...]):
+    """Event ids, hits per event and the flat hit columns of entries ``[start, stop)``."""
+    with open_event_file(path, trees=("hits",), truth=False, branch_map=options.branch_map) as ef:
+        hits = read_range(ef, start, stop).arrays["hits"]
+    counts = ak.to_numpy(ak.num(hits["hit_x"], axis=1)).astype(np.int64)
+    flat = {k: ak.to_numpy(ak.flatten(hits[k])) for k in columns}
+    return ak.to_numpy(hits["event_id"]).astype(np.int64), counts, flat
+
+
+def _flatten_tracks(per_event: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    ntracks = np.array([len(t["track_d0"]) for t in per_event], dtype=np.int64)
+    nindex = np.array([len(t["track_hit_index"]) for t in per_event], dtype=np.int64)
+    flat = {}
+    for name in _TRACK_BRANCHES:
+        dtype = TRACKS.branch(name).dtype
+        flat[name] = np.concatenate([t[name] for t in per_event]).astype(dtype) if per_event else np.zeros(0, dtype)
+    return ntracks, nindex, flat
+
+
+def process_range(path: str, start: int, stop: int, options: RecoOptions, b_field: float | None = None) -> RangeResult:
     """Reconstruct events ``[start, stop)`` of `path` (the task of a reco run).
 
     Reads the hits tree without truth branches, validates it (``hepgan.io``), and runs the
-    process's cached Engine on every event.
+    process's cached Engine on every event, or ACTS at `b_field` (tesla) for the acts engine.
     """
+    if options.engine_name == "acts":
+        return _process_range_acts(path, start, stop, options, DEFAULT_B_FIELD_T if b_field is None else b_field)
     engine = options.engine()
     t0 = time.perf_counter()
-    with open_event_file(path, trees=("hits",), truth=False, branch_map=options.branch_map) as ef:
-        arrays = read_range(ef, start, stop).arrays
-    hits = arrays["hits"]
-    cols = {k: hits[k] for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")}
-    counts = ak.to_numpy(ak.num(hits["hit_x"], axis=1)).astype(np.int64)
-    flat_hits = {k: ak.to_numpy(ak.flatten(v)) for k, v in cols.items()}
-    event_id = ak.to_numpy(hits["event_id"]).astype(np.int64)
+    names = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
+    event_id, counts, flat_hits = _read_hits(path, start, stop, options, names)
     ms = dict.fromkeys(("read", *ENGINE_STAGES), 0.0)
     ms["read"] = (time.perf_counter() - t0) * 1e3
     if options.refuse_unknown_layers:
@@ -161,19 +203,43 @@ def process_range(path: str, start: int, stop: int, options: RecoOptions) -> Ran
     n_assigned = np.zeros(n, np.int64)
     for j in range(n):
         lo, hi = offsets[j], offsets[j + 1]
-        x, y, z, vol, lay = (flat_hits[k][lo:hi] for k in cols)
+        x, y, z, vol, lay = (flat_hits[k][lo:hi] for k in names)
         tracks, stage_ms = engine.reconstruct_event(x, y, z, vol, lay, event_id=int(event_id[j]))
         for k, v in stage_ms.items():
             ms[k] += v
         per_event.append(tracks)
         n_unknown[j] = int((engine.geometry.layer_index(vol, lay) < 0).sum())
         n_assigned[j] = len(np.unique(tracks["track_hit_index"]))
-    ntracks = np.array([len(t["track_d0"]) for t in per_event], dtype=np.int64)
-    nindex = np.array([len(t["track_hit_index"]) for t in per_event], dtype=np.int64)
-    flat = {}
-    for name in _TRACK_BRANCHES:
-        dtype = TRACKS.branch(name).dtype
-        flat[name] = np.concatenate([t[name] for t in per_event]).astype(dtype) if per_event else np.zeros(0, dtype)
+    ntracks, nindex, flat = _flatten_tracks(per_event)
+    return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned)
+
+
+def _import_acts_reco() -> Any:
+    try:
+        from hepgan import acts_reco
+    except ImportError as exc:  # pyacts is the 'sim' extra, not an inference dependency
+        msg = f"the acts engine needs pyacts ({exc}); install it with: pip install 'hepgan[sim]'"
+        raise InputError(msg) from exc
+    return acts_reco
+
+
+def _process_range_acts(path: str, start: int, stop: int, options: RecoOptions, b_field: float) -> RangeResult:
+    """The acts engine's task: ACTS seeding, CKF and ambiguity resolution on the file's hits."""
+    acts_reco = _import_acts_reco()
+    t0 = time.perf_counter()
+    names = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id", "hit_module_id")
+    event_id, counts, flat_hits = _read_hits(path, start, stop, options, names)
+    read_ms = (time.perf_counter() - t0) * 1e3
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    events = [
+        acts_reco.EventHits(int(event_id[j]), *(flat_hits[k][offsets[j] : offsets[j + 1]] for k in names))
+        for j in range(len(event_id))
+    ]
+    per_event, ms = acts_reco.reconstruct_events(events, b_field=b_field, source=f"{path} entries {start}-{stop}")
+    ms = {"read": read_ms, **ms}
+    ntracks, nindex, flat = _flatten_tracks(per_event)
+    n_assigned = np.array([len(np.unique(t["track_hit_index"])) for t in per_event], np.int64)
+    n_unknown = np.zeros(len(event_id), np.int64)  # a hit on no known surface is an error here
     return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned)
 
 
@@ -229,20 +295,37 @@ class _FilePlan:
     ranges: list[tuple[int, int]]
 
 
-def _check_field(path: Path, model_field: float) -> None:
-    """Refuse a file whose recorded field differs from the model's: the generator's momenta
-    scale with the field it was trained at, and no per-event flag can see that (measured:
-    at 1.5 T its q/p is wrong while hits and scores look normal). Files without the record
-    (users' own) are taken as they come."""
+def _same_field(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-3 * max(abs(b), 1.0)
+
+
+def resolve_field(path: Path, declared: float | None, model_field: float | None) -> float | None:
+    """The field (tesla) `path`'s events were made in: recorded by ``hepgan simulate``
+    (metadata), else `declared` by the user, else unknown (None).
+
+    Refuses a file whose field differs from `model_field` (the onnx engine's model): the
+    generator's momenta scale with the field it was trained at, and no per-event flag can
+    see that (measured: at 1.5 T its q/p is wrong while hits and scores look normal). Also
+    refuses a declaration that contradicts the file's record.
+    """
     recorded = read_file_metadata(path).get("b_field_t")
-    if recorded is None:
-        return
-    if not isinstance(recorded, int | float) or abs(float(recorded) - model_field) > 1e-3 * max(abs(model_field), 1.0):
+    where = f"metadata '{METADATA_KEY}' b_field_t"
+    if recorded is not None and (isinstance(recorded, bool) or not isinstance(recorded, int | float)):
+        msg = f"{path}: {where} is {recorded!r}; expected the field in tesla (a number)"
+        raise InputError(msg)
+    if recorded is not None and declared is not None and not _same_field(float(recorded), declared):
+        msg = f"{path}: events made in a {recorded} T field ({where}), but --b-field declares {declared} T"
+        raise InputError(msg)
+    if recorded is None and declared is None:
+        return None
+    value, source = (float(recorded), where) if recorded is not None else (float(declared), "--b-field")
+    if model_field is not None and not _same_field(value, model_field):
         msg = (
-            f"{path}: events made in a {recorded} T field (metadata '{METADATA_KEY}' b_field_t), but the model was "
-            f"trained at {model_field} T; its momenta would be wrong: use a model trained at that field"
+            f"{path}: events made in a {value} T field ({source}), but the model was trained at {model_field} T; "
+            "its momenta would be wrong: use a model trained at that field, or --engine acts"
         )
         raise InputError(msg)
+    return value
 
 
 def _plan(inputs: Sequence[Path], out_dir: Path, *, step_events: int, resume: bool, branch_map: BranchMap | None) -> list[_FilePlan]:
@@ -294,15 +377,24 @@ def run_files(
     for p in plans:
         if p.skip:
             log.info("%s: output %s exists, skipped", p.input, p.output)
-    # Load the model here too: a bad model fails at once, not in the first worker task.
-    engine = options.engine()
-    for p in plans:
-        _check_field(p.input, engine.feature_config.bfield)
+    if options.engine_name == "acts":
+        _import_acts_reco()  # fails now, not in the first worker task, without pyacts
+        model_field = None
+    else:
+        # Load the model here too: a bad model fails at once, not in the first worker task.
+        model_field = options.engine().feature_config.bfield
+    fields = {p.input: resolve_field(p.input, options.b_field, model_field) for p in plans}
+    if options.engine_name == "acts":
+        for path, value in fields.items():
+            if value is None:
+                log.warning("%s records no field and none was declared (--b-field): ACTS runs at %s T", path, DEFAULT_B_FIELD_T)
+                fields[path] = DEFAULT_B_FIELD_T
     # Only now: a refused run (bad input, bad model) leaves no empty output folder behind.
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(str(p.input), a, b, options) for p in plans if not p.skip for a, b in p.ranges]
+    tasks = [(str(p.input), a, b, options, fields[p.input]) for p in plans if not p.skip for a, b in p.ranges]
     total_events = sum(p.n_events for p in plans if not p.skip)
-    ms = dict.fromkeys(STAGES, 0.0)
+    stages = options.stages()
+    ms = dict.fromkeys(stages, 0.0)
     files: list[dict[str, Any]] = []
     n_events = n_tracks = 0
     t_start = time.perf_counter()
@@ -348,10 +440,11 @@ def run_files(
             })  # fmt: skip
     seconds = time.perf_counter() - t_start
     per_event = {k: (v / n_events if n_events else 0.0) for k, v in ms.items()}
-    per_event["total"] = sum(per_event[k] for k in STAGES)
+    per_event["total"] = sum(per_event[k] for k in stages)
     summary = {
         "model": options.model,
-        "engine": "onnx",
+        "engine": options.engine_name,
+        "b_field_t": {str(p.input): fields[p.input] for p in plans},
         "executor": executor.describe(),
         "threads": options.threads,
         "files": files,
@@ -387,14 +480,17 @@ def reconstruct_files(
     ambiguity: AmbiguityConfig = AmbiguityConfig(),
     branch_map: BranchMap | None = None,
     resume: bool = True,
+    b_field: float | None = None,
 ) -> dict[str, Any]:
-    """Surrogate tracks for every event of `inputs`: ``out_dir/<input name>.root`` each.
+    """Tracks for every event of `inputs`: ``out_dir/<input name>.root`` each.
 
     Args:
         inputs: event files with a ``hits`` tree (truth branches are never read).
         out_dir: output folder (created).
-        model: model.onnx (default: the shipped model, ``hepgan.engine.shipped_model_path``).
-        engine: ``'onnx'`` (the only one so far, see :data:`ENGINES`).
+        model: model.onnx (default: the shipped model, ``hepgan.engine.shipped_model_path``);
+            not used by the acts engine.
+        engine: ``'onnx'`` (the surrogate) or ``'acts'`` (the classic chain, one thread per
+            process; needs pyacts).
         threads: onnxruntime threads per process.
         providers: onnxruntime providers (``None`` CPU, ``'auto'`` CUDA when available).
         step_events: events per task (read at once; the unit of work on a cluster).
@@ -406,11 +502,13 @@ def reconstruct_files(
         assignment, ambiguity: track building cuts.
         branch_map: tree and branch names of users' files.
         resume: skip inputs whose output exists (False: redo them).
+        b_field: the field (tesla) of inputs that do not record one (see
+            :func:`resolve_field`).
 
     Returns:
         The run summary: ``files`` (input, output, status done/skipped, events, tracks),
         ``events``, ``tracks``, ``tracks_per_event``, ``ms_per_event`` per stage of
-        :data:`STAGES` plus ``total`` (summed over processes), ``seconds``,
+        :data:`STAGES` (acts: :data:`ACTS_ENGINE_STAGES`) plus ``total`` (summed over processes), ``seconds``,
         ``events_per_second``.
     """
     if engine not in ENGINES:
@@ -419,10 +517,19 @@ def reconstruct_files(
     if threads < 1:
         msg = f"threads must be >= 1, got {threads}"
         raise InputError(msg)
-    path = Path(model) if model is not None else shipped_model_path()
+    if b_field is not None and not (math.isfinite(b_field) and b_field > 0):
+        msg = f"b_field must be a positive field in tesla, got {b_field}"
+        raise InputError(msg)
+    if engine == "acts":
+        if model is not None:
+            msg = "--model is the surrogate's; the acts engine takes none"
+            raise InputError(msg)
+        model_path = None
+    else:
+        model_path = str((Path(model) if model is not None else shipped_model_path()).resolve())
     providers = tuple(providers) if providers is not None and not isinstance(providers, str) else providers
     options = RecoOptions(
-        model=str(path.resolve()),
+        model=model_path,
         threads=threads,
         providers=providers,
         seed=seed,
@@ -430,6 +537,8 @@ def reconstruct_files(
         assignment=assignment,
         ambiguity=ambiguity,
         branch_map=branch_map,
+        engine_name=engine,
+        b_field=b_field,
     )
     return run_files(
         inputs, out_dir, options, step_events=step_events, workers=workers, scheduler=scheduler,

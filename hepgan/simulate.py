@@ -180,40 +180,7 @@ def _is_primary(barcode) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-class _SurfaceFrames:
-    """Cached affine local->global frames of planar surfaces (mm).
-
-    ``global = origin + loc0 * e0 + loc1 * e1``; exact for plane surfaces, which are all the
-    generic detector's sensitive modules (checked on first use of each surface).
-    """
-
-    def __init__(self, tracking_geometry, gctx) -> None:
-        import acts
-
-        self._acts = acts
-        self._gctx = gctx
-        self._surfaces = {gid.value: s for gid, s in tracking_geometry.geoIdSurfaceMap().items()}
-        self._frames: dict[int, np.ndarray] = {}
-
-    def frame(self, gid_value: int) -> np.ndarray:
-        """(3, 3) array: rows origin, e0, e1 of the surface with this geometry id value."""
-        frame = self._frames.get(gid_value)
-        if frame is None:
-            acts = self._acts
-            surface = self._surfaces[gid_value]
-            if surface.type != acts.SurfaceType.Plane:
-                raise NotImplementedError(f"measurement on non-plane surface {surface.type}")
-            direction = acts.Vector3(0, 0, 1)  # ignored by plane surfaces
-            points = [
-                np.array(surface.localToGlobal(self._gctx, acts.Vector2(a, b), direction), np.float64)
-                for a, b in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0))
-            ]
-            frame = np.stack([points[0], points[1] - points[0], points[2] - points[0]])
-            self._frames[gid_value] = frame
-        return frame
-
-
-def _convert_hits(data: dict, frames: _SurfaceFrames) -> dict[str, np.ndarray]:
+def _convert_hits(data: dict, frames: "SurfaceFrames") -> dict[str, np.ndarray]:
     """One hit per measurement: measured global position, ids and truth."""
     measurements = data["measurements"]
     n = len(measurements)
@@ -281,47 +248,6 @@ def _convert_particles(data: dict, hit_particle_id: np.ndarray) -> dict[str, np.
         "particle_nhits": np.asarray(nhits, np.int32),
         "particle_primary": np.array([_is_primary(p.particleId) for p in particles], bool),
     }
-
-
-def _track_hit_indices(track, index_source_link) -> list[int]:
-    """Measurement indices held by a track, innermost state first (outliers excluded)."""
-    hits = []
-    # ``trackStatesReversed`` walks tip -> stem, i.e. outermost state first; ``trackStates``
-    # (stem -> tip) raises "Track has no stem index" on the ambiguity resolver's tracks.
-    for state in track.trackStatesReversed:
-        if state.typeFlags.isMeasurement and state.hasUncalibratedSourceLink:
-            hits.append(index_source_link.fromSourceLink(state.uncalibratedSourceLink).index())
-    hits.reverse()
-    return hits
-
-
-def _convert_tracks(data: dict) -> dict[str, np.ndarray]:
-    """ACTS tracks after ambiguity resolution: perigee parameters, errors, hit indices."""
-    import acts.examples
-
-    tracks = data["tracks"]
-    n = len(tracks)
-    # The container's column properties are numpy views on memory ACTS frees when the event
-    # ends (no owner is kept): copy every one of them before buffering.
-    params = np.array(tracks.parameters, np.float64, copy=True).reshape(n, -1)
-    cov = np.array(tracks.covariance, np.float64, copy=True).reshape(n, 6, 6) if n else np.zeros((0, 6, 6))
-    errors = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
-    hit_lists = [_track_hit_indices(t, acts.examples.IndexSourceLink) for t in tracks]
-    nhits = np.array([len(h) for h in hit_lists], np.int32)
-    n_meas = np.array(tracks.nMeasurements, np.int64, copy=True)
-    if not np.array_equal(nhits, n_meas):
-        raise RuntimeError(f"track measurement states {nhits} disagree with nMeasurements {n_meas}")
-    out = {}
-    for col, name in enumerate(("d0", "z0", "phi", "theta", "qop")):
-        out[f"track_{name}"] = params[:, col].astype(np.float32) if n else np.zeros(0, np.float32)
-        out[f"track_err_{name}"] = errors[:, col].astype(np.float32)
-    out["track_chi2"] = np.array(tracks.chi2, np.float32, copy=True).reshape(n)
-    out["track_ndf"] = np.array(tracks.ndf, np.int32, copy=True).reshape(n)
-    out["track_nhits"] = nhits
-    out["track_score"] = np.ones(n, np.float32)  # ACTS tracks are certain by convention
-    flat = [i for h in hit_lists for i in h]
-    out["track_hit_index"] = np.asarray(flat, np.int32)
-    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -395,12 +321,12 @@ def _make_sink(buffer: _EventBuffer, stats: dict[str, list], progress_bar):
         def execute(self, context: ae.AlgorithmContext) -> ae.ProcessCode:
             t0 = time.perf_counter()
             if self._frames is None:
-                self._frames = _SurfaceFrames(self._chain.tracking_geometry, context.recoGeoContext)
+                self._frames = ac.SurfaceFrames(self._chain.tracking_geometry, context.recoGeoContext)
             data = {name: h(context.eventStore) for name, h in self._handles.items()}
             event_id = int(context.eventNumber)
             hits = _convert_hits(data, self._frames)
             particles = _convert_particles(data, hits["hit_particle_id"])
-            tracks = _convert_tracks(data)
+            tracks = ac.convert_tracks(data["tracks"])
             ms = self._chain.clock.take()
             timing = {f"acts_{s}_ms": ms.get(s, 0.0) for s in ac.STAGES}
             timing["acts_total_reco_ms"] = (

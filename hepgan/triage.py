@@ -361,6 +361,7 @@ def triage_files(
     plots: bool = True,
     seed: int = 0,
     config: TriageConfig = TriageConfig(),
+    b_field: float | None = None,
 ) -> dict[str, Any]:
     """Triage event files (module docstring): tracks, summary, selected and flagged events.
 
@@ -369,7 +370,7 @@ def triage_files(
         out_dir: output folder (created; earlier triage outputs in it are replaced).
         select: the selection rule (see :func:`compile_rule`; names in :data:`QUANTITIES`).
         model: model.onnx (default: the shipped model).
-        threads, step_events, workers, scheduler, progress, seed: as for
+        threads, step_events, workers, scheduler, progress, seed, b_field: as for
             ``hepgan.reco.reconstruct_files``.
         plots: write PNG plots (needs matplotlib).
         config: thresholds of the summary and flags.
@@ -384,7 +385,7 @@ def triage_files(
     occupancy = _training_occupancy(info.training)
     if occupancy is None:
         log.warning("%s: metadata has no training.hits_per_event; the occupancy flag is off", path)
-    options = RecoOptions(model=str(path.resolve()), threads=threads, seed=seed, refuse_unknown_layers=False)
+    options = RecoOptions(model=str(path.resolve()), threads=threads, seed=seed, refuse_unknown_layers=False, b_field=b_field)
     hist = _Histograms()
     rows: list[tuple[str, dict[str, np.ndarray]]] = []
 

@@ -126,8 +126,8 @@ def test_killed_run_leaves_no_output_and_rerun_completes(model: Path, sim_20x50:
 
 
 def test_bad_usage(model: Path, small_sim: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="engine 'acts' is not available"):
-        reconstruct_files([small_sim], tmp_path, model=model, engine="acts", progress=False)
+    with pytest.raises(InputError, match="engine 'cuda' is not available"):
+        reconstruct_files([small_sim], tmp_path, model=model, engine="cuda", progress=False)
     with pytest.raises(InputError, match="no such file"):
         reconstruct_files([tmp_path / "nope.root"], tmp_path, model=model, progress=False)
     other = tmp_path / "x" / "small.root"
