@@ -160,14 +160,13 @@ def pack_barcode(vertex_primary: int, vertex_secondary: int, particle: int, gene
     return int(pack_particle_id(vertex_primary, vertex_secondary, particle, generation, sub_particle))
 
 
-def _pack(barcode) -> int:
-    return pack_barcode(
-        barcode.vertexPrimary,
-        barcode.vertexSecondary,
-        barcode.particle,
-        barcode.generation,
-        barcode.subParticle,
-    )
+def _pack_all(barcodes) -> np.ndarray:
+    """Packed ids of many barcodes in one vectorised call (a call per barcode cost 0.1 ms,
+    13 s of a 200 x 50 event's 120k sim hits)."""
+    fields = np.array(
+        [(b.vertexPrimary, b.vertexSecondary, b.particle, b.generation, b.subParticle) for b in barcodes], np.int64
+    ).reshape(-1, 5)
+    return pack_particle_id(*fields.T)
 
 
 def _is_primary(barcode) -> bool:
@@ -203,7 +202,7 @@ def _convert_hits(data: dict, frames: "SurfaceFrames") -> dict[str, np.ndarray]:
     # np.asarray on ACTS vectors uses the buffer protocol: ~30x faster than list(v)
     simhits = list(data["simhits"])
     sim_pos = np.array([np.asarray(h.fourPosition)[:3] for h in simhits], np.float64).reshape(-1, 3)
-    sim_pid = np.array([_pack(h.particleId) for h in simhits], np.int64)
+    sim_pid = _pack_all([h.particleId for h in simhits])
     meas_to_sim = data["measurement_simhits_map"]
     first_sim = np.empty(n, np.int64)
     for i in range(n):
@@ -228,7 +227,7 @@ def _convert_particles(data: dict, hit_particle_id: np.ndarray) -> dict[str, np.
     """All simulated particles at production; nhits = their measurement count."""
     particles = list(data["particles"])
     n = len(particles)
-    pid = np.array([_pack(p.particleId) for p in particles], np.int64)
+    pid = _pack_all([p.particleId for p in particles])
     mom = np.array([np.asarray(p.momentum) for p in particles], np.float64).reshape(-1, 3)
     pos = np.array([np.asarray(p.fourPosition)[:3] for p in particles], np.float64).reshape(-1, 3)
     hit_ids, hit_counts = np.unique(hit_particle_id, return_counts=True)
