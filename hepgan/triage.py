@@ -85,10 +85,10 @@ class TriageConfig:
 
     The defaults of the two last are measured (``benchmarks/bench_reliability_flag.py``,
     ``benchmarks/results/reliability-flag.json``), shipped model: the unassigned share is
-    0.19-0.21 on the training's 20 x 50 events, 0.21-0.22 at 100 x 50 and 0.24-0.25 at
-    200 x 50, and rises to 0.27 / 0.38 with 10% / 30% noise hits added and to 0.29-0.30 at
-    3 T; 0.5 flagged none of them, 0.28 flags the 30% noise and 3 T events and no training
-    or validation event. Each pile-up of the training set gives nearly the same hits/event
+    0.21-0.23 on 20 x 50 events like the training's, 0.23-0.24 at 100 x 50 and 0.25-0.26 at
+    200 x 50 (training events included: at most 0.262), and rises to 0.28-0.30 / 0.39-0.41
+    with 10% / 30% noise hits added and to 0.31-0.32 at 3 T; 0.28 flags all of those and no
+    training or validation event. Each pile-up of the training set gives nearly the same hits/event
     (spread ~1%), so fresh events of a trained pile-up land just outside the training
     min / max (a quarter of the 200 x 50 validation events did with no margin): 10% each way
     keeps them in and still flags 5 x 50 (3k hits) and 300 x 50 (180k).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped model deploy/models/hepgan-generic.{onnx,keras,json} from nothing:
 # simulate with ACTS, build the training set, train, export (parity-checked), install.
-# CPU: about an hour on 2 cores. On the lent GPU machine, run the train step with
+# CPU: about 30 minutes on 2 cores (simulation 12, dataset 1, training 15). On the lent GPU machine, run the train step with
 # KERAS_BACKEND=jax (see ../shared/GPU.md) and export here under TensorFlow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +12,14 @@ sim() { [ -f "$B/$1.root" ] || "$H" simulate -o "$B/$1.root" --events "$2" --ver
 sim train_20x50 60 20 1001
 sim train_100x50 12 100 1002
 sim train_200x50 6 200 1003
+sim train2_20x50 60 20 1011
+sim train2_100x50 12 100 1012
+sim train2_200x50 6 200 1013
 sim val_20x50 10 20 2001
 sim val_100x50 5 100 2002
 sim val_200x50 4 200 2003
-"$H" dataset "$B"/train_20x50.root "$B"/train_100x50.root "$B"/train_200x50.root -o "$B/dataset_train"
+"$H" dataset "$B"/train_20x50.root "$B"/train_100x50.root "$B"/train_200x50.root \
+  "$B"/train2_20x50.root "$B"/train2_100x50.root "$B"/train2_200x50.root -o "$B/dataset_train"
 "$H" dataset "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root -o "$B/dataset_val"
 "$H" -v train training/configs/generic.toml
 "$H" export "$B/model/generator.keras" -o deploy/models/hepgan-generic.onnx

@@ -1,0 +1,71 @@
+"""Physics quality of the shipped model against ACTS on fresh simulated events (fixed seed).
+
+The sample (``sim_20x50``: 5 events of 20 x 50 pions, seed 42) was never used in training
+(training seeds 1001-1013). Margins: the design's targets where they are met, and the
+measured values plus a margin where they are not yet (z0, q/p), so that a regression of the
+model, the seeder or the track building fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import awkward as ak
+import pytest
+
+from _fake_model import SHIPPED
+from hepgan.bench import agreement
+from hepgan.engine import Engine
+from hepgan.io import read_events
+from hepgan.metrics import summarize
+
+pytestmark = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped model")
+
+
+@pytest.fixture(scope="module")
+def figures(sim_20x50: Path) -> dict:
+    data = read_events(sim_20x50, trees=("hits", "particles", "tracks"), truth=True)
+    hits, particles, acts = data["hits"], data["particles"], data["tracks"]
+    engine = Engine(SHIPPED, threads=1)
+    per_event = []
+    for i in range(len(hits)):
+        cols = [ak.to_numpy(hits[k][i]) for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")]
+        tracks, _ = engine.reconstruct_event(*cols, event_id=int(hits["event_id"][i]))
+        per_event.append(tracks)
+    ours = {k: ak.Array([t[k] for t in per_event]) for k in per_event[0]}
+    ours["event_id"] = hits["event_id"]
+    return {
+        "surrogate": summarize(hits, particles, ak.Array(ours), pt_min=1.0, eta_max=2.5),
+        "acts": summarize(hits, particles, acts, pt_min=1.0, eta_max=2.5),
+        "agreement": agreement({k: acts[k] for k in acts.fields}, ours),
+    }
+
+
+def test_efficiency_fakes_and_duplicates(figures: dict) -> None:
+    sur, acts = figures["surrogate"], figures["acts"]
+    assert sur["n_particles_denominator"] == acts["n_particles_denominator"] > 3000
+    # design target at 20 x 50: within 0.5% of ACTS (measured: -0.26% on this sample)
+    assert sur["efficiency"] >= acts["efficiency"] - 0.005, (sur["efficiency"], acts["efficiency"])
+    assert sur["fake_rate"] <= 0.01 and sur["duplicate_rate"] <= 0.01
+
+
+def test_resolutions_against_acts(figures: dict) -> None:
+    sur, acts = figures["surrogate"]["resolutions"], figures["acts"]["resolutions"]
+    ratio = {p: sur[p]["resolution"] / acts[p]["resolution"] for p in ("d0", "z0", "phi", "theta", "qop")}
+    # met: within 20% of ACTS (measured 0.97, 1.00, 1.19)
+    for p in ("d0", "phi", "theta"):
+        assert ratio[p] <= 1.2, ratio
+    # not met yet (issue #5); the bound is the measurement (1.39, 1.37) plus a margin, against
+    # regressions
+    assert ratio["z0"] <= 1.6, ratio
+    assert ratio["qop"] <= 1.7, ratio
+
+
+def test_sampled_spread_is_calibrated(figures: dict) -> None:
+    """(ACTS - sampled mean) / sampled spread has a core width within 0.8-1.2."""
+    ag = figures["agreement"]
+    # ACTS tracks with >= 75% of their hits on one surrogate track (measured 0.73: the
+    # surrogate takes no overlapping-module hits)
+    assert ag["fraction_reproduced"] > 0.65, ag["fraction_reproduced"]
+    for p, width in ag["pull_width"].items():
+        assert 0.8 <= width <= 1.2, (p, width)
