@@ -92,7 +92,8 @@ class SeedingConfig:
         max_seeds_per_middle: seeds kept per middle hit, confirmed first, then by chi2.
             A track has a seed at each of its middle hits already: 2 instead of 1 doubles
             the seeds and the feature time for +0.4% (100 x 50) and +0.6% (200 x 50)
-            efficiency, measured with the shipped model (benchmarks/results/bench-cpu.json).
+            efficiency, measured end to end with the previous (two-seed) model on the bench
+            events (seed 11); the retrained model runs with 1.
         confirmation_curvature: two triplets with the same middle hit that share their inner
             or outer hit and whose third hits are on different layers confirm each other
             when their curvatures (1/mm) agree within this plus 15% (a 4-hit track segment);
