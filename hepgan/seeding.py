@@ -68,11 +68,11 @@ class SeedingConfig:
         b_field: solenoid field (T).
         z0_max: half length of the luminous region along z (mm): the seed's r-z line must
             cross the beam line within ``|z0| <= z0_max``. 200 = 4 sigma of the 50 mm beam
-            spot; 250 found the same seeds (efficiency equal to 1e-4 at 100 x 50 and
-            200 x 50) with 20% more doublets.
+            spot; 250 gives 19% more doublets and no more efficiency (-0.1%, at 100 x 50 and
+            200 x 50; benchmarks/results/ablation-seeding.json).
         d0_max: maximum transverse impact parameter of the 3-point circle (mm). Primaries
-            (what the efficiency counts) have tens of microns; 3 mm found the same seeds
-            with 12% more doublets at 200 x 50.
+            (what the efficiency counts) have tens of microns; 3 mm gives 12% more doublets
+            and the same efficiency (ablation-seeding.json).
         d0_max_first_layer: the same when the inner hit is on the innermost barrel layer (mm);
             tighter because there d0 drives the inner phi window (d0 / r) and so the
             combinatorics; primaries have d0 of tens of microns.
@@ -91,9 +91,8 @@ class SeedingConfig:
         chi2_max: cut on the third hit's chi2 (2 residuals) with the width at the seed's own pT.
         max_seeds_per_middle: seeds kept per middle hit, confirmed first, then by chi2.
             A track has a seed at each of its middle hits already: 2 instead of 1 doubles
-            the seeds and the feature time for +0.4% (100 x 50) and +0.6% (200 x 50)
-            efficiency, measured end to end with the previous (two-seed) model on the bench
-            events (seed 11); the retrained model runs with 1.
+            the seeds into the features, +20% engine time, for +0.35% (100 x 50) and +0.6%
+            (200 x 50) efficiency (ablation-seeding.json).
         confirmation_curvature: two triplets with the same middle hit that share their inner
             or outer hit and whose third hits are on different layers confirm each other
             when their curvatures (1/mm) agree within this plus 15% (a 4-hit track segment);
