@@ -185,6 +185,9 @@ class SurfaceFrames:
             self._frames[gid_value] = frame
         return frame
 
+    def __contains__(self, gid_value: int) -> bool:
+        """Whether a sensitive surface has this geometry id value."""
+        return gid_value in self._surfaces
 
 
 def _track_hit_indices(track) -> list[int]:

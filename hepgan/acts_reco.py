@@ -57,15 +57,13 @@ class EventHits:
 
 
 @functools.cache
-def _detector() -> tuple[ae.GenericDetector, acts.TrackingGeometry, dict]:
+def _detector() -> tuple[ae.GenericDetector, acts.TrackingGeometry]:
     """The generic detector, built once per process and never dropped (its tracking
-    geometry does not own the detector elements), plus its sensitive surfaces by id value."""
-    detector, geo = ac.build_detector()
-    surfaces = {gid.value: s for gid, s in geo.geoIdSurfaceMap().items()}
-    return detector, geo, surfaces
+    geometry does not own the detector elements)."""
+    return ac.build_detector()
 
 
-def _surface_ids(hits: EventHits, surfaces: dict, source: str) -> np.ndarray:
+def _surface_ids(hits: EventHits, surfaces: ac.SurfaceFrames, source: str) -> np.ndarray:
     """Geometry id value of every hit's module; InputError on a hit on no sensitive surface."""
     triples = np.stack([hits.volume, hits.layer, hits.module], axis=1).astype(np.int64)
     unique, inverse = np.unique(triples, axis=0, return_inverse=True)
@@ -105,11 +103,10 @@ class _HitReader(ae.IReader):
 
     def read(self, context: ae.AlgorithmContext) -> ae.ProcessCode:
         self._clock.start("measurements")
-        detector, geo, surfaces = _detector()
         if self._frames is None:
-            self._frames = ac.SurfaceFrames(geo, context.recoGeoContext)
+            self._frames = ac.SurfaceFrames(_detector()[1], context.recoGeoContext)
         hits = self._events[context.eventNumber]
-        gids = _surface_ids(hits, surfaces, self._source)
+        gids = _surface_ids(hits, self._frames, self._source)
         unique, inverse = np.unique(gids, return_inverse=True)
         frames = np.stack([self._frames.frame(int(g)) for g in unique]) if len(unique) else np.zeros((0, 3, 3))
         f = frames[inverse.reshape(-1)]
@@ -183,7 +180,7 @@ def reconstruct_events(events: list[EventHits], *, b_field: float, source: str) 
     """
     if not events:
         return [], dict.fromkeys(ACTS_STAGES, 0.0)
-    detector, geo, _ = _detector()
+    detector, geo = _detector()
     cfg = ac.ChainConfig(b_field=b_field)
     bfield = acts.ConstantBField(acts.Vector3(0.0, 0.0, b_field * u.T))
     clock = ac.StageClock()
