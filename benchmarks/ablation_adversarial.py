@@ -73,7 +73,7 @@ def main() -> None:
             cfg = TrainConfig(
                 dataset=args.train_dir, validation=args.val_dir, output=str(Path(tmp) / name), epochs=args.epochs,
                 steps_per_epoch=args.steps, max_train_seeds=args.seeds, max_validation_seeds=50_000,
-                adversarial_weight=weight, seed=7, patience=100,
+                adversarial_weight=weight, crps_weight=0.5, seed=7, patience=100,  # crps_weight as shipped
             )  # fmt: skip
             t0 = time.perf_counter()
             card = train(cfg, progress=False)

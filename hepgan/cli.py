@@ -181,6 +181,23 @@ def export(model: Path, output: Path) -> None:
 
 
 @main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--max-events", type=click.IntRange(min=0), default=0, help="Use at most N events (0: all).")
+@click.option("--dry-run", is_flag=True, help="Measure and print; leave the model file as it is.")
+@_guarded
+def calibrate(model: Path, inputs: tuple[Path, ...], max_events: int, dry_run: bool) -> None:
+    """Calibrate MODEL's track errors on held-out INPUTS (hits + classic tracks): the pull
+    widths (classic - mean) / spread become 1; stored in the model's metadata."""
+    from hepgan.calibrate import calibrate_spread
+
+    result = calibrate_spread(model, inputs, max_events=max_events, dry_run=dry_run)
+    _print_summary(f"{'measured' if dry_run else 'calibrated'} {model} on {result['events']} events, {result['tracks']} tracks", {
+        **{f"pull_width_{p}": round(v, 4) for p, v in result["pull_width_before"].items()},
+        **{f"spread_scale_{p}": round(v, 4) for p, v in result["spread_scale"].items()}})  # fmt: skip
+
+
+@main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model; onnx engine).")

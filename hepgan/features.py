@@ -2,7 +2,8 @@
 
 For every seed (three hit indices, inner -> outer) :func:`build_features` returns
 
-* ``features`` (n_seeds, F) float32, F = 14 + L * (4 + 3 K), laid out as
+* ``features`` (n_seeds, F) float32, F = 14 + L * (4 + 3 K) + 8 + L K (the fit block only
+  with ``FeatureConfig.fit``), laid out as
   (names in :func:`feature_names`):
 
   ====================  ======================================================================
@@ -18,6 +19,12 @@ For every seed (three hit indices, inner -> outer) :func:`build_features` return
     +2, +3              log10 of the road widths sigma_1, sigma_2 (mm; see below)
     +4 + 3k, k < K      k-th nearest hit on that surface: residual r*dphi / sigma_1,
                         residual dz (barrel) or dr (disk) / sigma_2, mask (1 = hit present)
+  fit block, 8 columns  the helix fitted over the seed hits and one candidate per surface
+                        (``hepgan.trackfit``), encoded as columns 0-4; log10(1 + chi^2) of its
+                        transverse and longitudinal projections; hits used / (L + 3), 0 when
+                        the fit failed (its helix is then the seed's); then per slot l and
+                        candidate k, 1 / (1 + chi^2) of the candidate to the fitted helix
+                        (hit error plus the road's scattering; 0 when absent or no fit)
   ====================  ======================================================================
 
   Everything of an absent slot or candidate is 0. Residuals are hit minus prediction; the
@@ -59,8 +66,10 @@ import numpy as np
 
 from hepgan.geometry import GENERIC_DETECTOR, Geometry
 from hepgan.helix import _arc_angle, crossing_barrel, crossing_endcap, estimate_seed, perigee_to_circle
+from hepgan.trackfit import fit_road
 
 __all__ = [
+    "N_FIT_HEAD",
     "N_HELIX",
     "N_SEED_HITS",
     "FeatureConfig",
@@ -76,6 +85,8 @@ N_HELIX = 5
 N_SEED_HITS = 9
 _SLOT_HEAD = 4
 _PER_CANDIDATE = 3
+#: columns of the fit block before its per-candidate agreements (see the module docstring)
+N_FIT_HEAD = 8
 
 #: Hit resolution (mm) of the two local coordinates per volume of the generic detector
 #: (= ``hepgan.acts_chain.DIGI_SMEARING_MM``, copied because inference must not import pyacts;
@@ -105,6 +116,8 @@ class FeatureConfig:
         phi_bins: phi bins per layer of the hit index.
         resolution: (volume_id, sigma_loc0, sigma_loc1) hit resolution per volume (mm);
             loc0 is r*phi, loc1 is z in a barrel and r in a disk. Volumes not listed: 1 mm.
+        fit: append the fit block (``hepgan.trackfit``): the helix fitted over the seed and its
+            road. Models exported before it existed have none (their metadata lacks the key).
     """
 
     layers: int = 10
@@ -118,6 +131,7 @@ class FeatureConfig:
     acceptance_margin: float = 10.0
     phi_bins: int = 128
     resolution: tuple[tuple[int, float, float], ...] = GENERIC_RESOLUTION
+    fit: bool = True
 
     def __post_init__(self) -> None:
         for name in ("layers", "candidates", "phi_bins"):
@@ -131,6 +145,12 @@ class FeatureConfig:
 
     @property
     def n_features(self) -> int:
+        slots = self.layers * (_SLOT_HEAD + _PER_CANDIDATE * self.candidates)
+        return N_HELIX + N_SEED_HITS + slots + (N_FIT_HEAD + self.layers * self.candidates if self.fit else 0)
+
+    @property
+    def fit_offset(self) -> int:
+        """First column of the fit block (== n_features when there is none)."""
         return N_HELIX + N_SEED_HITS + self.layers * (_SLOT_HEAD + _PER_CANDIDATE * self.candidates)
 
     def to_dict(self) -> dict:
@@ -146,6 +166,9 @@ def feature_names(config: FeatureConfig) -> list[str]:
         names += [f"l{layer}_layer", f"l{layer}_path", f"l{layer}_log_sigma1", f"l{layer}_log_sigma2"]
         for k in range(config.candidates):
             names += [f"l{layer}_c{k}_res1", f"l{layer}_c{k}_res2", f"l{layer}_c{k}_mask"]
+    if config.fit:
+        names += ["fit_d0", "fit_z0", "fit_phi", "fit_theta", "fit_qop", "fit_log_chi2_t", "fit_log_chi2_z", "fit_hits"]
+        names += [f"l{layer}_c{k}_fit_agreement" for layer in range(config.layers) for k in range(config.candidates)]
     return names
 
 
@@ -195,6 +218,8 @@ class HitIndex:
     ``order``. Hits on no known layer are left out.
     """
 
+    x: np.ndarray  # (n_hits,) float64 mm
+    y: np.ndarray  # (n_hits,) float64 mm
     r: np.ndarray  # (n_hits,) float64 mm
     phi: np.ndarray  # (n_hits,) float64 rad
     z: np.ndarray  # (n_hits,) float64 mm
@@ -217,7 +242,7 @@ def index_hits(
     phi = np.arctan2(y, x)
     n_layers = len(table.position)
     order, sorted_u, bin_start = _index_kernel(r, phi, z, layer, table.is_endcap, n_layers, phi_bins)
-    return HitIndex(r, phi, z, layer, order, sorted_u, bin_start, phi_bins)
+    return HitIndex(x, y, r, phi, z, layer, order, sorted_u, bin_start, phi_bins)
 
 
 @numba.njit(cache=True)
@@ -304,6 +329,8 @@ def _lower_bound(a, lo, hi, v):
 @numba.njit(cache=True, error_model="numpy", fastmath=True)
 def _features_kernel(
     seeds,
+    hx,
+    hy,
     hr,
     hphi,
     hz,
@@ -328,10 +355,28 @@ def _features_kernel(
     min_width,
     max_window,
     margin,
+    with_fit,
     out,
     cand,
 ):
     n_layers = position.shape[0]
+    slot_ms = np.empty(n_slots + 1, dtype=np.float64)
+    n_fit_max = 3 + n_slots * n_cand
+    fx = np.empty(n_fit_max, dtype=np.float64)
+    fy = np.empty(n_fit_max, dtype=np.float64)
+    fz = np.empty(n_fit_max, dtype=np.float64)
+    fs0 = np.empty(n_fit_max, dtype=np.float64)
+    fs1 = np.empty(n_fit_max, dtype=np.float64)
+    fend = np.empty(n_fit_max, dtype=np.bool_)
+    fms = np.empty(n_fit_max, dtype=np.float64)
+    fsurf = np.empty(n_fit_max, dtype=np.int64)
+    fchi = np.empty(n_fit_max, dtype=np.float64)
+    fcol = np.empty(n_fit_max, dtype=np.int64)
+    fhit_chi2 = np.empty(n_fit_max, dtype=np.float64)
+    spx = np.empty(n_slots + 3, dtype=np.float64)
+    spy = np.empty(n_slots + 3, dtype=np.float64)
+    fsel = np.empty(n_slots + 3, dtype=np.int64)
+    fit_col = N_HELIX + N_SEED_HITS + n_slots * (_SLOT_HEAD + _PER_CANDIDATE * n_cand)
     slot_s = np.empty(n_slots + 1, dtype=np.float64)
     slot_layer = np.empty(n_slots + 1, dtype=np.int64)
     slot_d = np.empty(n_slots + 1, dtype=np.float64)
@@ -353,15 +398,29 @@ def _features_kernel(
             out[i, N_HELIX + 3 * j] = hr[h] / 1000.0
             out[i, N_HELIX + 3 * j + 1] = hphi[h] / math.pi
             out[i, N_HELIX + 3 * j + 2] = hz[h] / 1000.0
-        xa = hr[a] * math.cos(hphi[a])
-        ya = hr[a] * math.sin(hphi[a])
-        xb = hr[b] * math.cos(hphi[b])
-        yb = hr[b] * math.sin(hphi[b])
-        xo = hr[c] * math.cos(hphi[c])
-        yo = hr[c] * math.sin(hphi[c])
+        xa = hx[a]
+        ya = hy[a]
+        xb = hx[b]
+        yb = hy[b]
+        xo = hx[c]
+        yo = hy[c]
         d0, z0, phi, theta, qop, ok = estimate_seed(xa, ya, hz[a], xb, yb, hz[b], xo, yo, hz[c], bfield)
         if not ok:
             continue
+        n_fit = 0
+        for h in (a, b, c):
+            fx[n_fit] = hx[h]
+            fy[n_fit] = hy[h]
+            fz[n_fit] = hz[h]
+            fs0[n_fit] = sigma0[hlayer[h], 0]
+            fs1[n_fit] = sigma0[hlayer[h], 1]
+            fend[n_fit] = is_endcap[hlayer[h]]
+            fms[n_fit] = 0.0
+            fsurf[n_fit] = n_fit
+            fchi[n_fit] = 0.0
+            spx[n_fit] = fx[n_fit]
+            spy[n_fit] = fy[n_fit]
+            n_fit += 1
         out[i, 0] = d0
         out[i, 1] = z0 / 100.0
         out[i, 2] = phi / math.pi
@@ -454,6 +513,7 @@ def _features_kernel(
             for m in range(l):
                 ms2 += (dist - slot_d[m]) ** 2
             ms2 *= th0 * th0
+            slot_ms[l] = ms2
             curv = dk * (dt * dt + lever * dt) / 2.0
             s1 = math.sqrt(sigma0[lay, 0] ** 2 + curv * curv + ms2)
             if endcap:
@@ -538,6 +598,37 @@ def _features_kernel(
                 out[i, q + 1] = best_r2[k] / s2
                 out[i, q + 2] = 1.0
                 cand[i, l, k] = best_idx[k]
+                hit = best_idx[k]
+                fx[n_fit] = hx[hit]
+                fy[n_fit] = hy[hit]
+                fz[n_fit] = hz[hit]
+                fs0[n_fit] = sigma0[lay, 0]
+                fs1[n_fit] = sigma0[lay, 1]
+                fend[n_fit] = endcap
+                fms[n_fit] = slot_ms[l]
+                fsurf[n_fit] = 3 + l
+                fchi[n_fit] = best_chi[k]
+                fcol[n_fit] = l * n_cand + k
+                n_fit += 1
+        if with_fit:
+            for l in range(n_found):
+                spx[3 + l] = slot_pos[l, 0]
+                spy[3 + l] = slot_pos[l, 1]
+            g_d0, g_z0, g_phi, g_theta, g_qop, chi2_t, chi2_z, n_used, fit_ok = fit_road(
+                fx, fy, fz, fs0, fs1, fend, fms, fsurf, fchi, n_fit, spx, spy, 3 + n_found, th0,
+                d0, z0, phi, theta, qop, bfield, fsel, fhit_chi2,
+            )
+            out[i, fit_col] = g_d0
+            out[i, fit_col + 1] = g_z0 / 100.0
+            out[i, fit_col + 2] = g_phi / math.pi
+            out[i, fit_col + 3] = g_theta - 0.5 * math.pi
+            out[i, fit_col + 4] = g_qop
+            out[i, fit_col + 5] = math.log10(1.0 + chi2_t)
+            out[i, fit_col + 6] = math.log10(1.0 + chi2_z)
+            out[i, fit_col + 7] = n_used / (3.0 + n_slots) if fit_ok else 0.0
+            for j in range(3, n_fit):
+                if fhit_chi2[j] >= 0.0:
+                    out[i, fit_col + N_FIT_HEAD + fcol[j]] = 1.0 / (1.0 + fhit_chi2[j])
 
 
 def build_features(
@@ -577,6 +668,8 @@ def build_features(
             raise ValueError(msg)
         _features_kernel(
             seeds,
+            idx.x,
+            idx.y,
             idx.r,
             idx.phi,
             idx.z,
@@ -601,6 +694,7 @@ def build_features(
             float(config.min_width),
             float(config.max_window),
             float(config.acceptance_margin),
+            bool(config.fit),
             out,
             cand,
         )

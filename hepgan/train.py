@@ -148,10 +148,11 @@ def _check_output_folder(config: Path, output: Path, inputs: dict[str, Path]) ->
 @dataclass
 class Arrays:
     features: np.ndarray  # (n, F) float32, raw
-    target: np.ndarray  # (n, 5) float32 residuals in RESIDUAL_SCALE units (0 for negatives)
+    target: np.ndarray  # (n, 5) float32 residuals to the reference in its scale's units (0 for negatives)
     target_hits: np.ndarray  # (n, L, K) float32
     label: np.ndarray  # (n,) float32
     physical: np.ndarray  # (n, 5) float32 classic perigee (0 for negatives)
+    reference_offset: int = 0  # first feature column of the reference helix (see reference_of)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -173,11 +174,12 @@ def _dataset_files(folder: str | os.PathLike) -> tuple[Path, list[Path]]:
 
 def load_shards(folder: str | os.PathLike, *, limit: int = 0, seed: int = 0) -> tuple[Arrays, dict]:
     """All shards of a dataset folder in memory (n x F x 4 bytes: 600 MB for a million seeds of
-    the default 174 features), and its stats.json. `limit` > 0 keeps a random subset."""
+    the default 222 features), and its stats.json. `limit` > 0 keeps a random subset."""
     from hepgan.model import residuals_from_params
 
     stats_path, shards = _dataset_files(folder)
     stats = json.loads(stats_path.read_text())
+    offset, scale = reference_of(stats)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("features", "target", "target_hits", "label")}
     for path in shards:
         with np.load(path, allow_pickle=False) as z:
@@ -193,14 +195,26 @@ def load_shards(folder: str | os.PathLike, *, limit: int = 0, seed: int = 0) -> 
     if limit and len(label) > limit:
         keep = np.sort(np.random.default_rng(seed).choice(len(label), limit, replace=False))
         features, physical, label, target_hits = features[keep], physical[keep], label[keep], target_hits[keep]
-    seed_params = _seed_params(features)
-    residuals = np.array(residuals_from_params(seed_params, physical), dtype=np.float32)
+    reference = _seed_params(features, offset)
+    residuals = np.array(residuals_from_params(reference, physical, scale), dtype=np.float32)
     residuals[label == 0] = 0.0
-    return Arrays(features, residuals, target_hits, label, physical), stats
+    return Arrays(features, residuals, target_hits, label, physical, offset), stats
 
 
-def _seed_params(features: np.ndarray) -> np.ndarray:
-    f = features[:, :5].astype(np.float64)
+def reference_of(stats: dict) -> tuple[int, tuple[float, ...]]:
+    """(first feature column, residual scale) of the helix the generator corrects: the fit
+    block when the dataset's features carry one, else the seed helix."""
+    from hepgan.model import FIT_RESIDUAL_SCALE, RESIDUAL_SCALE
+
+    names = stats.get("layout", {}).get("features", {}).get("names", [])
+    if "fit_d0" in names:
+        return names.index("fit_d0"), FIT_RESIDUAL_SCALE
+    return 0, RESIDUAL_SCALE
+
+
+def _seed_params(features: np.ndarray, offset: int = 0) -> np.ndarray:
+    """Physical perigee of the five helix columns from `offset` (the seed's at 0)."""
+    f = features[:, offset : offset + 5].astype(np.float64)
     return np.stack([f[:, 0], f[:, 1] * 100.0, f[:, 2] * math.pi, f[:, 3] + math.pi / 2, f[:, 4]], axis=1).astype(np.float32)
 
 
@@ -355,19 +369,21 @@ def evaluate(generator, data: Arrays, cfg: TrainConfig, *, seed: int = 12345, ba
     """Physics figures of the generator on `data`: resolution of the sampled mean against the
     classic parameters (68% core half-width, physical units) next to the seed estimate's, pull
     widths of (classic - mean) / spread, score AUC, and hit-assignment accuracy."""
+    from hepgan.engine import antithetic_normal
     from hepgan.model import PARAMETERS
 
     rng = np.random.default_rng(seed)
     outs: dict[str, list[np.ndarray]] = {"params": [], "params_std": [], "score": [], "hit_prob": []}
     for start in range(0, len(data), batch):
         f = data.features[start : start + batch]
-        noise = rng.standard_normal((len(f), cfg.n_samples, cfg.noise_dim)).astype(np.float32)
+        noise = antithetic_normal(rng, len(f), cfg.n_samples, cfg.noise_dim)  # as the engine samples
         out = generator.predict_on_batch({"condition": f, "noise": noise})
         for k in outs:
             outs[k].append(np.asarray(out[k]))
     res = {k: np.concatenate(v) for k, v in outs.items()}
     pos = data.label > 0.5
     seed_params = _seed_params(data.features)
+    fit_params = _seed_params(data.features, data.reference_offset) if data.reference_offset else None
     figures: dict[str, Any] = {"n": int(len(data)), "n_positive": int(pos.sum())}
     for i, name in enumerate(PARAMETERS):
         truth = data.physical[pos, i].astype(np.float64)
@@ -380,6 +396,10 @@ def evaluate(generator, data: Arrays, cfg: TrainConfig, *, seed: int = 12345, ba
             d_pred, d_seed = d_pred / np.abs(truth), d_seed / np.abs(truth)  # relative
         figures[f"resolution_{name}"] = _core(d_pred)
         figures[f"seed_resolution_{name}"] = _core(d_seed)
+        if fit_params is not None:
+            d_fit = fit_params[pos, i].astype(np.float64) - truth
+            d_fit = _wrap(d_fit) if name == "phi" else d_fit / np.abs(truth) if name == "qop" else d_fit
+            figures[f"fit_resolution_{name}"] = _core(d_fit)
         spread = res["params_std"][pos, i].astype(np.float64)
         d_raw = pred - truth if name != "phi" else _wrap(pred - truth)
         figures[f"pull_width_{name}"] = _core(d_raw / np.maximum(spread, 1e-12))
@@ -515,10 +535,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         raise InputError(msg)
     log.info("loaded %d training and %d validation seeds in %.1f s", len(train_data), len(val_data), time.perf_counter() - t_load)
     L, K = stats["layout"]["candidates"]["shape"]
+    ref_offset, ref_scale = reference_of(stats)
     mcfg = ModelConfig(
         n_features=int(stats["layout"]["features"]["shape"][0]), n_slots=int(L), n_candidates=int(K),
         noise_dim=cfg.noise_dim, n_samples=cfg.n_samples, width=cfg.width, depth=cfg.depth,
         head_width=cfg.head_width, disc_width=cfg.disc_width, disc_depth=cfg.disc_depth,
+        reference_offset=ref_offset, residual_scale=ref_scale,
     )  # fmt: skip
     mean, std = stats["mean"], stats["std"]
     parts = build_generator_parts(mcfg, mean, std)

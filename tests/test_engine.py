@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ pytest.importorskip("onnx")
 from _fake_model import SHIPPED, build_fake_model, model_for_tests  # noqa: E402
 
 from hepgan.ambiguity import AmbiguityConfig, resolve  # noqa: E402
-from hepgan.engine import Engine, read_model_info  # noqa: E402
+from hepgan.engine import Engine, antithetic_normal, read_model_info  # noqa: E402
+from hepgan.features import FeatureConfig  # noqa: E402
 from hepgan.errors import InputError  # noqa: E402
 from hepgan.io import read_events  # noqa: E402
 from hepgan.schema import TRACKS  # noqa: E402
@@ -103,10 +105,12 @@ def test_check_geometry_refuses_unknown_layers(model: Path) -> None:
     [
         ({"with_metadata": False}, "no 'hepgan' metadata"),
         ({"input_names": ("features", "noise")}, r"inputs \['features', 'noise'\], expected \['condition', 'noise'\]"),
-        ({"condition_width": 10}, r"input 'condition' has shape \[n, 10\], expected \[n, 174\]"),
+        ({"condition_width": 10}, r"input 'condition' has shape \[n, 10\], expected \[n, 222\]"),
         ({"metadata": {"seeding_config": {"pt_min": 0.5, "warp_drive": 1}}}, "warp_drive.*unknown"),
         ({"metadata": {"n_slots": 3}}, "disagree with its feature_config"),
         ({"metadata": {"geometry_fingerprint": "0" * 16}}, "fingerprint"),
+        ({"metadata": {"spread_scale": [1, 1, 0, 1, 1]}}, r"'spread_scale' is \[1, 1, 0, 1, 1\], expected 5 positive"),
+        ({"metadata": {"spread_scale": [1, 1]}}, "spread_scale"),
     ],
 )
 def test_bad_models_refused(tmp_path: Path, kwargs: dict, match: str) -> None:
@@ -159,3 +163,32 @@ print('ok')
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("ok")
+
+
+def test_antithetic_noise_pairs_and_odd_sample_count() -> None:
+    rng = np.random.default_rng(1)
+    noise = antithetic_normal(rng, 50, 16, 8)
+    assert noise.shape == (50, 16, 8) and noise.dtype == np.float32
+    assert np.array_equal(noise[:, 8:], -noise[:, :8])
+    # the samples themselves are standard normal
+    assert abs(noise.std() - 1) < 0.05
+    odd = antithetic_normal(rng, 3, 5, 2)
+    assert odd.shape == (3, 5, 2) and np.array_equal(odd[:, 2:4], -odd[:, :2])
+
+
+def test_models_from_before_the_fit_block_still_load(tmp_path: Path) -> None:
+    """Their metadata's feature_config has no `fit`: the engine builds their 174 features."""
+    from dataclasses import replace
+
+    old = replace(FeatureConfig(), fit=False)
+    assert old.n_features == 174
+    path = build_fake_model(tmp_path / "old.onnx", feature_config=old)
+    import onnx
+
+    proto = onnx.load(path)
+    doc = json.loads(proto.metadata_props[0].value)
+    del doc["feature_config"]["fit"]
+    proto.metadata_props[0].value = json.dumps(doc)
+    onnx.save(proto, path)
+    info = read_model_info(path)
+    assert info.feature_config.fit is False and info.n_features == 174

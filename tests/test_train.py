@@ -49,7 +49,7 @@ def test_artifacts_beside_the_model(trained: tuple[TrainConfig, dict]) -> None:
     for name in ("generator.keras", "discriminator.keras", "config.json", "history.json", "model_card.json"):
         assert (out / name).exists(), name
     resolved = json.loads((out / "config.json").read_text())
-    assert resolved["train"]["seed"] == 3 and resolved["model"]["n_features"] == 174
+    assert resolved["train"]["seed"] == 3 and resolved["model"]["n_features"] == 222
     assert card["versions"]["keras"] and card["versions"]["backend"] == "tensorflow"
     history = json.loads((out / "history.json").read_text())
     assert len(history) == 3 and history[-1]["steps"] == 60

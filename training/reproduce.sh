@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the shipped model deploy/models/hepgan-generic.{onnx,keras,json} from nothing:
-# simulate with ACTS, build the training set, train, export (parity-checked), install.
+# simulate with ACTS, build the training set, train, export (parity-checked), calibrate the
+# track errors, install.
 # CPU: about 30 minutes on 2 cores (simulation 12, dataset 1, training 15). On the lent GPU machine, run the train step with
 # KERAS_BACKEND=jax (see ../shared/GPU.md) and export here under TensorFlow.
 set -euo pipefail
@@ -23,6 +24,8 @@ sim val_200x50 4 200 2003
 "$H" dataset "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root -o "$B/dataset_val"
 "$H" -v train training/configs/generic.toml
 "$H" export "$B/model/generator.keras" -o deploy/models/hepgan-generic.onnx
+# the track errors, calibrated end to end on the validation events (hepgan.calibrate)
+"$H" calibrate deploy/models/hepgan-generic.onnx "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root
 cp "$B/model/generator.keras" deploy/models/hepgan-generic.keras
 cp "$B/model/model_card.json" deploy/models/hepgan-generic.card.json
 echo "shipped: deploy/models/hepgan-generic.onnx"

@@ -1,0 +1,65 @@
+"""`hepgan calibrate`: the spread of the shipped model calibrated on events, stored in the model
+file, applied by the engine; tracks and parameters untouched."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+
+from _fake_model import SHIPPED  # noqa: E402
+
+from hepgan.bench import agreement  # noqa: E402
+from hepgan.calibrate import calibrate_spread  # noqa: E402
+from hepgan.engine import Engine, read_model_info  # noqa: E402
+from hepgan.errors import InputError  # noqa: E402
+from hepgan.io import read_events  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped model")
+
+
+def _run(model: Path, path: Path) -> tuple[dict, dict]:
+    data = read_events(path, trees=("hits", "tracks"))
+    hits, acts = data["hits"], data["tracks"]
+    engine = Engine(model, threads=1)
+    per = []
+    for i in range(len(hits)):
+        cols = [ak.to_numpy(hits[k][i]) for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")]
+        per.append(engine.reconstruct_event(*cols, event_id=int(hits["event_id"][i]))[0])
+    ours = {k: ak.Array([t[k] for t in per]) for k in per[0]}
+    return ours, agreement({k: acts[k] for k in acts.fields}, ours)
+
+
+def test_calibration_makes_pull_widths_one_and_changes_only_the_errors(tmp_path: Path, sim_20x50: Path) -> None:
+    model = tmp_path / "model.onnx"
+    shutil.copy(SHIPPED, model)
+    before_scale = read_model_info(model).spread_scale
+    ours_before, ag_before = _run(model, sim_20x50)
+    result = calibrate_spread(model, [sim_20x50])
+    info = read_model_info(model)
+    for j, p in enumerate(("d0", "z0", "phi", "theta", "qop")):
+        assert info.spread_scale[j] == pytest.approx(before_scale[j] * ag_before["pull_width"][p], rel=1e-9)
+    assert info.metadata["spread_calibration"]["events"] == 5 == result["events"]
+    ours_after, ag_after = _run(model, sim_20x50)
+    for p, width in ag_after["pull_width"].items():
+        assert width == pytest.approx(1.0, abs=2e-3), (p, width)
+    for key in ours_before:
+        a, b = ak.flatten(ours_before[key]), ak.flatten(ours_after[key])
+        if key.startswith("track_err_"):
+            assert not np.array_equal(ak.to_numpy(a), ak.to_numpy(b))
+        else:
+            assert np.array_equal(ak.to_numpy(a), ak.to_numpy(b)), key
+
+
+def test_too_few_tracks_refused_and_model_untouched(tmp_path: Path, small_sim: Path) -> None:
+    model = tmp_path / "model.onnx"
+    shutil.copy(SHIPPED, model)
+    data = model.read_bytes()
+    with pytest.raises(InputError, match=r"small\.root: only \d+ classic tracks reproduced in 3 events; expected >= 1000"):
+        calibrate_spread(model, [small_sim])
+    assert model.read_bytes() == data
