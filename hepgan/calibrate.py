@@ -59,10 +59,10 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     n_events = 0
     for path in inputs:
         for chunk in iterate_chunks(path, trees=("hits", "tracks"), step_events=50):
+            if max_events and n_events >= max_events:
+                break
             hits, tracks = chunk.arrays["hits"], chunk.arrays["tracks"]
-            for i in range(len(hits)):
-                if max_events and n_events >= max_events:
-                    break
+            for i in range(min(len(hits), max_events - n_events) if max_events else len(hits)):
                 cols = [ak.to_numpy(hits[k][i]) for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")]
                 ours, _ = engine.reconstruct_event(*cols, event_id=int(hits["event_id"][i]))
                 sur_parts.append(ours)
@@ -78,7 +78,11 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
         msg = (f"{', '.join(map(str, inputs))}: only {ag['n_reproduced']} classic tracks reproduced in {n_events} "
                f"events; expected >= {MIN_TRACKS} to measure pull widths")  # fmt: skip
         raise InputError(msg)
-    before = {p: float(ag["pull_width"][p]) for p in TRACK_PARAMETERS}
+    before = {p: ag["pull_width"][p] for p in TRACK_PARAMETERS}
+    bad = {p: w for p, w in before.items() if w is None or not 0 < w < np.inf}
+    if bad:
+        msg = f"{model}: pull widths {bad} on {', '.join(map(str, inputs))} are not positive finite numbers; nothing written"
+        raise InputError(msg)
     scale = [float(info.spread_scale[j] * before[p]) for j, p in enumerate(TRACK_PARAMETERS)]
     result = {
         "pull_width_before": before,

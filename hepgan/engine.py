@@ -383,7 +383,7 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
                 raise InputError(msg)
     training = doc.get("training") or {}
     scale = doc.get("spread_scale", [1.0] * 5)
-    if not (isinstance(scale, list) and len(scale) == 5 and all(isinstance(v, int | float) and 0 < v < math.inf for v in scale)):
+    if not (isinstance(scale, list) and len(scale) == 5 and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf for v in scale)):
         msg = f"{path}: metadata 'spread_scale' is {scale!r}, expected 5 positive finite numbers (d0, z0, phi, theta, qop)"
         raise InputError(msg)
     return ModelInfo(

@@ -25,8 +25,9 @@ scattering covariance.
   transverse arc length s of the fitted circle; a kink at s_m moves it along ``(-s_m, 1)`` with
   variance ``theta0^2 / sin^4(theta)``. A disk measures r, not z: its r error enters as
   ``sigma_r |cot(theta)|``.
-* Scattering happens at every surface the road crosses, hit or not, with the one
-  ``theta0`` of the features' material per surface.
+* Scattering happens at the seed hits' surfaces and at every surface the road crosses after
+  them, hit or not, with the one ``theta0`` of the features' material per surface (surfaces
+  the seed skipped between its hits are not modelled).
 * Two passes choose the hits: the first takes the seed hits and each surface's nearest candidate
   inside the road; the second takes on each surface the candidate with the smallest chi^2 to the
   first fit (hit error plus the road's scattering variance), when under ``_PASS2_CHI2``.
@@ -34,6 +35,9 @@ scattering covariance.
 Returns the fitted perigee, the filter's chi^2 of each projection and the number of hits used;
 the seed's own helix when there is nothing to fit (fewer than four hits, or a degenerate
 system).
+
+No fastmath here: the filter's guards against degenerate systems test for NaN, which
+fastmath may compile away.
 
 Editing this module: numba caches ``hepgan.features``'s kernel by that file alone, so it keeps
 the old fit until features.py changes too (touch it, or clear ``hepgan/__pycache__``).
@@ -63,7 +67,7 @@ _S = 1000.0
 _PRIOR = 1e8
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=True)
+@numba.njit(cache=True, error_model="numpy")
 def _circle(d0, phi, omega):
     """Centre (xc, yc), radius and sense h of the circle (d0, phi, omega = h / R)."""
     h = 1.0 if omega > 0.0 else -1.0
@@ -71,7 +75,7 @@ def _circle(d0, phi, omega):
     return -k * math.sin(phi), k * math.cos(phi), 1.0 / abs(omega), h
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy", fastmath=True)
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _point(xc, yc, radius, h, ux, uy, x, y):
     """Where (x, y) lies relative to the circle (centre xc, yc, radius, sense h; ux, uy the
     perigee relative to the centre): cos and sin of the turning angle beta from the perigee
@@ -87,14 +91,14 @@ def _point(xc, yc, radius, h, ux, uy, x, y):
     return cos_b, sin_b, vn - radius, vx / vn, vy / vn
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy", fastmath=True)
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _frame(d0, phi, omega):
     """(xc, yc, radius, h, ux, uy) of the circle (d0, phi, omega) for `_point`."""
     xc, yc, radius, h = _circle(d0, phi, omega)
     return xc, yc, radius, h, -d0 * math.sin(phi) - xc, d0 * math.cos(phi) - yc
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy", fastmath=True)
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _var_transverse(x, y, s0, s1, endcap, nx, ny):
     """Variance (mm^2) of a hit across the track: its r*phi resolution, and for a disk also its
     r resolution projected on the track normal (nx, ny), which turns radial as the track
@@ -105,7 +109,7 @@ def _var_transverse(x, y, s0, s1, endcap, nx, ny):
     return s0 * s0 * (1.0 - cos_a * cos_a) + s1 * s1 * cos_a * cos_a
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=True)
+@numba.njit(cache=True, error_model="numpy")
 def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, kink_var, d0, phi, omega):
     """One inward filter pass; returns (d0, phi, omega, chi2, ok) of the updated circle."""
     x0 = x1 = x2 = 0.0
@@ -158,7 +162,7 @@ def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, kink_var, d0
     return d0 + x0, math.atan2(math.sin(phi_new), math.cos(phi_new)), omega_new, chi2, True
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=True)
+@numba.njit(cache=True, error_model="numpy")
 def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, kink_var, d0, phi, omega, z0, cot):
     """Inward filter of the line z = z0 + s cot(theta); returns (z0, cot, chi2, ok)."""
     x0 = x1 = 0.0
@@ -196,7 +200,7 @@ def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, kink_var, d0, phi, om
     return z0 + x0, cot + x1 / _S, chi2, True
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=True)
+@numba.njit(cache=True, error_model="numpy")
 def _fit(hx, hy, hz, s0, s1, endcap, px, py, sel, n_surf, th0, iterations, d0, phi, omega, z0, cot):
     """Both projections, transverse first (the line needs its arc lengths). Returns
     (d0, phi, omega, z0, cot, chi2_t, chi2_z, n_used, ok)."""
@@ -220,7 +224,7 @@ def _fit(hx, hy, hz, s0, s1, endcap, px, py, sel, n_surf, th0, iterations, d0, p
     return d0, phi, omega, z0, cot, chi2_t, chi2_z, n_used, ok
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=True)
+@numba.njit(cache=True, error_model="numpy")
 def _qop(omega, cot, bfield):
     h = 1.0 if omega > 0.0 else -1.0
     q = -h if bfield > 0.0 else h
@@ -228,7 +232,7 @@ def _qop(omega, cot, bfield):
     return q / (pt * math.sqrt(1.0 + cot * cot))
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=True)
+@numba.njit(cache=True, error_model="numpy")
 def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n_surf, th0,
              d0, z0, phi, theta, qop, bfield, sel, hit_chi2):  # fmt: skip
     """Fit a seed and its road.
@@ -239,8 +243,9 @@ def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n
     seed hits come first (surfaces 0-2), then each slot surface's candidates, nearest first.
     Surfaces m < n_surf, in the order the track crosses them: px, py a point on each (the seed
     hit, or the seed helix's crossing). th0: scattering angle per surface (rad). (d0, z0, phi,
-    theta, qop): the seed helix. ``sel`` (length >= n_surf) is scratch; on return the hit used
-    on each surface (-1 none). ``hit_chi2`` (length >= n_hits): on return, for candidates
+    theta, qop): the seed helix. ``sel`` (length >= n_surf) is scratch; on return the hit the
+    second pass chose on each surface (-1 none), which the returned helix used unless the
+    second fit failed (the first fit comes back then). ``hit_chi2`` (length >= n_hits): on return, for candidates
     (j >= 3), their chi^2 to the returned helix (-1 when the fit failed).
 
     Returns (d0, z0, phi, theta, qop, chi2_t, chi2_z, n_used, ok); ok False means the seed
@@ -288,7 +293,7 @@ def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n
     return g_d0, g_z0, g_phi, math.atan2(1.0, g_cot), _qop(g_omega, g_cot, bfield), g_t, g_z, g_used, True
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=True)
+@numba.njit(cache=True, error_model="numpy")
 def _candidate_chi2(hx, hy, hz, s0, s1, endcap, ms2, n_hits, d0, phi, omega, z0, cot, out):
     """chi^2 (both projections) of each candidate j >= 3 to the helix, with its hit error
     plus the road's scattering variance at its surface."""

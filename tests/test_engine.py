@@ -111,6 +111,7 @@ def test_check_geometry_refuses_unknown_layers(model: Path) -> None:
         ({"metadata": {"geometry_fingerprint": "0" * 16}}, "fingerprint"),
         ({"metadata": {"spread_scale": [1, 1, 0, 1, 1]}}, r"'spread_scale' is \[1, 1, 0, 1, 1\], expected 5 positive"),
         ({"metadata": {"spread_scale": [1, 1]}}, "spread_scale"),
+        ({"metadata": {"spread_scale": [True, 1, 1, 1, 1]}}, "spread_scale"),
     ],
 )
 def test_bad_models_refused(tmp_path: Path, kwargs: dict, match: str) -> None:

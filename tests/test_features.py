@@ -147,7 +147,7 @@ def test_resolution_table_matches_simulation():
 def test_fit_block_agrees_with_acts_better_than_the_seed(dataset_pair):
     """The fit block (hepgan.trackfit) is the reference the generator corrects: against ACTS's
     parameters of the matched tracks it must beat the three-hit seed helix by far. Measured on
-    the validation events (19 events, 20 x 50 to 200 x 50): core widths of fit - ACTS against
+    the 20 x 50 and 100 x 50 validation events, pT > 1 GeV: core widths of fit - ACTS against
     seed - ACTS, d0 0.018 / 0.044 mm, z0 0.032 / 0.064 mm, q/p 0.55% / 10%."""
     from hepgan.train import load_shards, reference_of
 

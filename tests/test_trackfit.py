@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from hepgan.helix import crossing_barrel, perigee_to_circle
 from hepgan.trackfit import fit_road
@@ -15,12 +16,12 @@ RADII = (32.0, 72.0, 116.0, 172.0, 260.0, 360.0, 500.0, 660.0, 820.0, 1020.0)
 PIXEL, STRIP = (0.0144, 0.0144), (0.023, 0.35)
 
 
-def _helix_hits(d0, z0, phi, theta, qop, *, rng=None, hit_sigma=True, th0=0.0):
+def _helix_hits(d0, z0, phi, theta, qop, *, rng=None, hit_sigma=True, th0=0.0, b=B):
     """Crossings of the helix with the barrel RADII: (x, y, z) per layer, optionally smeared by
     the resolutions and kinked by Gaussian scattering of angle th0 at every layer (the kinks
     displace all later hits: across the track by the angle times the path, in z by the same
     over sin(theta))."""
-    xc, yc, radius, h = perigee_to_circle(d0, phi, theta, qop, B)
+    xc, yc, radius, h = perigee_to_circle(d0, phi, theta, qop, b)
     cot = math.cos(theta) / math.sin(theta)
     out, s_prev, kink_t, kink_z, off_t, off_z = [], 0.0, 0.0, 0.0, 0.0, 0.0
     for i, r in enumerate(RADII):
@@ -45,7 +46,7 @@ def _helix_hits(d0, z0, phi, theta, qop, *, rng=None, hit_sigma=True, th0=0.0):
     return np.array(out)
 
 
-def _fit(hits, seed, th0=0.0, candidates=None, ms=0.0):
+def _fit(hits, seed, th0=0.0, candidates=None, ms=0.0, b=B):
     """fit_road over 3 seed hits and one (or the given) candidates per further layer; `ms` the
     road's scattering width (mm) at the slot hits."""
     n_layers = len(hits)
@@ -65,7 +66,7 @@ def _fit(hits, seed, th0=0.0, candidates=None, ms=0.0):
     hit_chi2 = np.empty(n)
     ms2 = np.where(surf >= 3, ms * ms, 0.0)
     out = fit_road(hx, hy, hz, s0, s1, np.zeros(n, np.bool_), ms2, surf, chi, n,
-                   hits[:, 0].copy(), hits[:, 1].copy(), n_layers, th0, *seed, B, sel, hit_chi2)  # fmt: skip
+                   hits[:, 0].copy(), hits[:, 1].copy(), n_layers, th0, *seed, b, sel, hit_chi2)  # fmt: skip
     _fit.hit_chi2 = hit_chi2
     return np.array(out[:5]), out[5:], sel
 
@@ -78,11 +79,17 @@ def _shifted(p, scale=1.0):
     return (d0 + 0.05 * scale, z0 + 0.06 * scale, phi + 2e-3 * scale, theta + 3e-4 * scale, qop * (1 + 0.12 * scale))
 
 
-def test_exact_helix_is_recovered_from_a_wrong_seed() -> None:
-    hits = _helix_hits(*TRUE)
-    fit, (chi2_t, chi2_z, n_used, ok), _ = _fit(hits, _shifted(TRUE))
+@pytest.mark.parametrize(("charge", "b"), [(1, B), (-1, B), (1, -B), (-1, 0.5 * B)])
+@pytest.mark.parametrize("phi", [0.7, 3.1, -3.1])
+def test_exact_helix_is_recovered_from_a_wrong_seed(charge: int, b: float, phi: float) -> None:
+    """Both charges, both field directions, phi across the -pi/pi seam."""
+    true = (TRUE[0], TRUE[1], phi, TRUE[3], charge * TRUE[4])
+    hits = _helix_hits(*true, b=b)
+    fit, (chi2_t, chi2_z, n_used, ok), _ = _fit(hits, _shifted(true), b=b)
     assert ok and n_used == len(RADII)
-    assert np.allclose(fit, TRUE, rtol=0, atol=[1e-5, 1e-5, 1e-8, 1e-8, 1e-7]), fit - np.array(TRUE)
+    diff = fit - np.array(true)
+    diff[2] = np.remainder(diff[2] + np.pi, 2 * np.pi) - np.pi
+    assert np.allclose(diff, 0, rtol=0, atol=[1e-5, 1e-5, 1e-8, 1e-8, 1e-7]), diff
     assert chi2_t < 1e-6 and chi2_z < 1e-6
 
 
