@@ -26,7 +26,7 @@ import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io import iterate_chunks, temporary_path
+from hepgan.io import iterate_chunks, write_bytes_atomically
 from hepgan.schema import TRACK_PARAMETERS
 
 __all__ = ["calibrate_spread"]
@@ -100,11 +100,6 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     for entry in proto.metadata_props:
         if entry.key == "hepgan":
             entry.value = json.dumps(doc)
-    tmp = temporary_path(model)
-    try:
-        tmp.write_bytes(proto.SerializeToString())
-        os.replace(tmp, model)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomically(model, proto.SerializeToString())
     log.info("calibrated %s: spread scale %s", model, np.round(scale, 3).tolist())
     return result

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hepgan.errors import HepganError, InputError
-from hepgan.io import temporary_path
+from hepgan.io import write_bytes_atomically
 
 __all__ = ["METADATA_KEY", "ParityError", "check_model_file", "export_onnx"]
 
@@ -172,12 +172,7 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, *, ops
         msg = f"{model_path}: ONNX and Keras outputs differ by {diffs} (> {PARITY_TOLERANCE}); nothing written"
         raise ParityError(msg)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(output)
-    try:
-        tmp.write_bytes(proto.SerializeToString())
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomically(output, proto.SerializeToString())
     log.info("exported %s -> %s (max abs diff %s)", model_path, output, diffs)
     return diffs
 

@@ -445,6 +445,17 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through its temporary name, so that `path` is either the old
+    file or the whole new one, never a part."""
+    tmp = temporary_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _datashape(schema: TreeSchema) -> dict[str, Any]:
     """uproot `mktree` branch types; jagged branches of one collection become one record."""
     types: dict[str, Any] = {}
