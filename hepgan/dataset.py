@@ -5,14 +5,19 @@ condition features (:func:`hepgan.features.build_features`); every seed is match
 ACTS track (``tracks`` tree) that holds all three of its hits (several: the one with the most
 hits, ties to the first); a matched seed is a positive (label 1, target = that track's
 perigee and which of its candidate hits belong to the track), an unmatched one a negative
-(label 0, zero targets). Truth is never read: the labels come from ACTS's reconstruction,
-which is what the surrogate imitates.
+(label 0, zero targets). The parameters and hits the surrogate learns come from ACTS's
+reconstruction, which is what it imitates. Where the input holds truth (simulated files),
+each seed also gets ``real``: 1 when its three hits belong to one particle, 0 when not (a fake
+seed), -1 where the file has no truth. That is what the track score learns by default
+(``hepgan.train``): whether a seed is a real track, not whether ACTS happened to return it
+(about half of ACTS's unmatched seeds are real particles it lost).
 
 Output folder layout::
 
     out_dir/shard-00000.npz   features (n, F) float32, candidates (n, L, K) int32,
                               target (n, 5) float32 = d0, z0, phi, theta, qop (mm, mm, rad,
                               rad, e/GeV), target_hits (n, L, K) int8, label (n,) int8,
+                              real (n,) int8 (1 real, 0 fake, -1 no truth),
                               event_id (n,) int64, seeds (n, 3) int32 hit indices,
                               track_index (n,) int32 index of the matched track in its
                               event's tracks tree (-1 for negatives)
@@ -43,7 +48,7 @@ from tqdm import tqdm
 
 from hepgan.features import FeatureConfig, build_features, feature_names, layer_table
 from hepgan.geometry import GENERIC_DETECTOR, Geometry
-from hepgan.io import iterate_chunks
+from hepgan.io import has_truth, iterate_chunks
 from hepgan.seeding import SeedingConfig, find_seeds
 
 __all__ = [
@@ -52,12 +57,13 @@ __all__ = [
     "build_dataset",
     "candidate_labels",
     "match_seeds",
+    "real_seeds",
 ]
 
 log = logging.getLogger(__name__)
 
 _TARGET_BRANCHES = ("track_d0", "track_z0", "track_phi", "track_theta", "track_qop")
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: the truth label `real`
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,13 @@ def match_seeds(seeds: np.ndarray, track_hits: np.ndarray, track_nhits: np.ndarr
     return out
 
 
+def real_seeds(seeds: np.ndarray, particle_id: np.ndarray) -> np.ndarray:
+    """(n_seeds,) int8: 1 where the seed's three hits belong to one particle (id != 0: 0 marks
+    noise hits), 0 for a fake seed."""
+    p = np.asarray(particle_id)[np.asarray(seeds, dtype=np.int64).reshape(-1, 3)]
+    return ((p[:, 0] == p[:, 1]) & (p[:, 1] == p[:, 2]) & (p[:, 0] != 0)).astype(np.int8)
+
+
 def candidate_labels(
     candidates: np.ndarray, matched: np.ndarray, track_hits: np.ndarray, track_nhits: np.ndarray, n_hits: int
 ) -> np.ndarray:
@@ -238,6 +251,8 @@ def _event_arrays(hits: ak.Array, tracks: ak.Array, geometry: Geometry) -> dict[
         "layer_id": ak.to_numpy(hits["hit_layer_id"]),
         "track_hits": ak.to_numpy(tracks["track_hit_index"]).astype(np.int64),
         "track_nhits": ak.to_numpy(tracks["track_nhits"]).astype(np.int64),
+        # truth, when the file has it (simulation): the seeds' real/fake label
+        "particle_id": ak.to_numpy(hits["hit_particle_id"]) if "hit_particle_id" in hits.fields else None,
         "track_params": np.stack([ak.to_numpy(tracks[b]) for b in _TARGET_BRANCHES], axis=1).astype(np.float32)
         if len(tracks["track_d0"])
         else np.zeros((0, 5), np.float32),
@@ -271,12 +286,15 @@ def process_event(
         "target": target,
         "target_hits": target_hits,
         "label": pos.astype(np.int8),
+        "real": real_seeds(seeds, ev["particle_id"])
+        if ev.get("particle_id") is not None
+        else np.full(len(seeds), -1, dtype=np.int8),
         "seeds": seeds.astype(np.int32),
         "track_index": matched.astype(np.int32),
     }
 
 
-_SHARD_KEYS = ("features", "candidates", "target", "target_hits", "label", "event_id", "seeds", "track_index")
+_SHARD_KEYS = ("features", "candidates", "target", "target_hits", "label", "real", "event_id", "seeds", "track_index")
 
 
 def _write_shard(path: Path, parts: list[dict[str, np.ndarray]]) -> dict:
@@ -375,6 +393,8 @@ def build_dataset(
                 "events": runs,
                 "seeds": int(len(arrays["label"])),
                 "positives": int(arrays["label"].sum()),
+                "truth_seeds": int((arrays["real"] >= 0).sum()),
+                "real": int((arrays["real"] > 0).sum()),
                 "stats": stats.to_dict(),
                 # occupancy seen in training: the engine flags events outside it
                 "hits": [min(pending_hits), max(pending_hits), sum(pending_hits)],
@@ -385,7 +405,10 @@ def build_dataset(
 
     try:
         for file_index, path in enumerate(inputs):
-            for chunk in iterate_chunks(path, trees=("hits", "tracks"), truth=False, step_events=config.step_events):
+            truth = has_truth(path)
+            if not truth:
+                log.warning("%s: no truth branches; its seeds get no real/fake label (real = -1)", path)
+            for chunk in iterate_chunks(path, trees=("hits", "tracks"), truth=truth, step_events=config.step_events):
                 ids = chunk.event_id
                 for j in range(len(chunk)):
                     entry = chunk.entry_start + j
@@ -411,6 +434,8 @@ def build_dataset(
         total = total.merge(RunningStats.from_dict(shard["stats"]))
     n_seeds = sum(s["seeds"] for s in state["shards"])
     n_pos = sum(s["positives"] for s in state["shards"])
+    n_truth = sum(s["truth_seeds"] for s in state["shards"])
+    n_real = sum(s["real"] for s in state["shards"])
     n_events = sum(stop - start for s in state["shards"] for _, start, stop in s["events"])
     std = total.std
     doc = {
@@ -421,11 +446,13 @@ def build_dataset(
             "target": {"shape": [5], "dtype": "float32", "names": ["d0", "z0", "phi", "theta", "qop"]},
             "target_hits": {"shape": [fc.layers, fc.candidates], "dtype": "int8"},
             "label": {"shape": [], "dtype": "int8"},
+            "real": {"shape": [], "dtype": "int8"},
         },
         "mean": total.mean.tolist(),
         # a constant column (e.g. an always-empty slot) would divide by zero: use 1
         "std": np.where(std > 0, std, 1.0).tolist(),
-        "counts": {"events": n_events, "seeds": n_seeds, "positives": n_pos, "negatives": n_seeds - n_pos},
+        "counts": {"events": n_events, "seeds": n_seeds, "positives": n_pos, "negatives": n_seeds - n_pos,
+                   "truth_seeds": n_truth, "real": n_real, "fake": n_truth - n_real},
         "hits_per_event": {
             "min": min((s["hits"][0] for s in state["shards"]), default=0),
             "max": max((s["hits"][1] for s in state["shards"]), default=0),

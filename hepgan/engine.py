@@ -334,9 +334,9 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         msg = f"{path}: geometry fingerprint {fp} does not match its geometry ({geometry.fingerprint()}); damaged metadata"
         raise InputError(msg)
     fc_doc = doc["feature_config"]
-    if isinstance(fc_doc, Mapping) and "fit" not in fc_doc:
-        # exported before the fit block existed: those features had none
-        fc_doc = {**fc_doc, "fit": False}
+    if isinstance(fc_doc, Mapping):
+        # exported before the fit block or its seed agreements existed: those features had none
+        fc_doc = {"fit": False, "seed_agreement": False, **fc_doc}
     fc = _config_from(FeatureConfig, fc_doc, path, "feature_config")
     sc = _config_from(SeedingConfig, doc["seeding_config"], path, "seeding_config")
     try:

@@ -2,8 +2,8 @@
 
 For every seed (three hit indices, inner -> outer) :func:`build_features` returns
 
-* ``features`` (n_seeds, F) float32, F = 14 + L * (4 + 3 K) + 8 + L K (the fit block only
-  with ``FeatureConfig.fit``), laid out as
+* ``features`` (n_seeds, F) float32, F = 14 + L * (4 + 3 K) + 8 + L K + 3 (the fit block only
+  with ``FeatureConfig.fit``, its last 3 only with ``seed_agreement``), laid out as
   (names in :func:`feature_names`):
 
   ====================  ======================================================================
@@ -24,7 +24,10 @@ For every seed (three hit indices, inner -> outer) :func:`build_features` return
                         transverse and longitudinal projections; hits used / (L + 3), 0 when
                         the fit failed (its helix is then the seed's); then per slot l and
                         candidate k, 1 / (1 + chi^2) of the candidate to the fitted helix
-                        (hit error plus the road's scattering; 0 when absent or no fit)
+                        (hit error plus the road's scattering; 0 when absent or no fit);
+                        then log10(1 + chi^2) of the inner, middle and outer seed hit to it
+                        (hit error and scattering at the seed surfaces before it; 0 when no
+                        fit): wide, since a seed hit of another particle lies far off
   ====================  ======================================================================
 
   Everything of an absent slot or candidate is 0. Residuals are hit minus prediction; the
@@ -87,6 +90,8 @@ _SLOT_HEAD = 4
 _PER_CANDIDATE = 3
 #: columns of the fit block before its per-candidate agreements (see the module docstring)
 N_FIT_HEAD = 8
+#: columns of the seed hits' agreements at the end of the fit block
+N_SEED_AGREEMENT = 3
 
 #: Hit resolution (mm) of the two local coordinates per volume of the generic detector
 #: (= ``hepgan.acts_chain.DIGI_SMEARING_MM``, copied because inference must not import pyacts;
@@ -121,6 +126,9 @@ class FeatureConfig:
             loc0 is r*phi, loc1 is z in a barrel and r in a disk. Volumes not listed: 1 mm.
         fit: append the fit block (``hepgan.trackfit``): the helix fitted over the seed and its
             road. Models exported before it existed have none (their metadata lacks the key).
+        seed_agreement: with ``fit``, append each seed hit's log10(1 + chi^2) to the fitted
+            helix: what tells a seed with one hit of another particle from a real one (the
+            track score's hardest fakes). Older models have none (metadata lacks the key).
     """
 
     layers: int = 10
@@ -135,6 +143,7 @@ class FeatureConfig:
     phi_bins: int = 128
     resolution: tuple[tuple[int, float, float], ...] = GENERIC_RESOLUTION
     fit: bool = True
+    seed_agreement: bool = True
 
     def __post_init__(self) -> None:
         for name in ("layers", "candidates", "phi_bins"):
@@ -149,7 +158,8 @@ class FeatureConfig:
     @property
     def n_features(self) -> int:
         slots = self.layers * (_SLOT_HEAD + _PER_CANDIDATE * self.candidates)
-        return N_HELIX + N_SEED_HITS + slots + (N_FIT_HEAD + self.layers * self.candidates if self.fit else 0)
+        fit = N_FIT_HEAD + self.layers * self.candidates + (N_SEED_AGREEMENT if self.seed_agreement else 0)
+        return N_HELIX + N_SEED_HITS + slots + (fit if self.fit else 0)
 
     @property
     def fit_offset(self) -> int:
@@ -172,6 +182,8 @@ def feature_names(config: FeatureConfig) -> list[str]:
     if config.fit:
         names += ["fit_d0", "fit_z0", "fit_phi", "fit_theta", "fit_qop", "fit_log_chi2_t", "fit_log_chi2_z", "fit_hits"]
         names += [f"l{layer}_c{k}_fit_agreement" for layer in range(config.layers) for k in range(config.candidates)]
+        if config.seed_agreement:
+            names += ["inner_fit_log_chi2", "middle_fit_log_chi2", "outer_fit_log_chi2"]
     return names
 
 
@@ -362,6 +374,7 @@ def _features_kernel(
     max_window,
     margin,
     with_fit,
+    with_seed_agreement,
     out,
     cand,
 ):
@@ -438,6 +451,13 @@ def _features_kernel(
         cot = cos_t / sin_t
         p = 1.0 / abs(qop)
         th0 = _theta0(p, material)
+        # Seed hits' scattering variance for their agreement with the fit: kinks at the seed
+        # surfaces before each (inner: none), as the road's ms2 below.
+        d_ab2 = (xb - xa) ** 2 + (yb - ya) ** 2 + (hz[b] - hz[a]) ** 2
+        d_ac2 = (xo - xa) ** 2 + (yo - ya) ** 2 + (hz[c] - hz[a]) ** 2
+        d_bc2 = (xo - xb) ** 2 + (yo - yb) ** 2 + (hz[c] - hz[b]) ** 2
+        fms[1] = th0 * th0 * d_ab2
+        fms[2] = th0 * th0 * (d_ac2 + d_bc2)
         # Perigee point, for arc lengths of the seed hits.
         dc = math.sqrt(xc * xc + yc * yc)
         px = xc - radius * xc / dc
@@ -635,6 +655,10 @@ def _features_kernel(
             for j in range(3, n_fit):
                 if fhit_chi2[j] >= 0.0:
                     out[i, fit_col + N_FIT_HEAD + fcol[j]] = 1.0 / (1.0 + fhit_chi2[j])
+            if with_seed_agreement:
+                for j in range(3):
+                    if fhit_chi2[j] >= 0.0:
+                        out[i, fit_col + N_FIT_HEAD + n_slots * n_cand + j] = math.log10(1.0 + fhit_chi2[j])
 
 
 def build_features(
@@ -701,6 +725,7 @@ def build_features(
             float(config.max_window),
             float(config.acceptance_margin),
             bool(config.fit),
+            bool(config.fit and config.seed_agreement),
             out,
             cand,
         )

@@ -37,6 +37,7 @@ __all__ = [
     "EventChunk",
     "RootEventWriter",
     "count_events",
+    "has_truth",
     "iterate_chunks",
     "open_event_file",
     "METADATA_KEY",
@@ -265,6 +266,23 @@ def open_event_file(
     except BaseException:
         root.close()
         raise
+
+
+def has_truth(path: str | os.PathLike, *, tree: str = "hits", branch_map: BranchMap | None = None) -> bool:
+    """Whether `path`'s `tree` holds every truth branch of our schema (simulated files do, real
+    data does not). A missing file or tree raises InputError as `open_event_file` would."""
+    path = Path(path)
+    branch_map = branch_map or _IDENTITY
+    root = _open_root(path)
+    try:
+        theirs = branch_map.tree(tree)
+        if theirs not in root:
+            msg = f"{path}: missing tree '{theirs}' (expected the {tree} tree)"
+            raise InputError(msg)
+        keys = set(root[theirs].keys())
+        return all(branch_map.branch(b.name) in keys for b in SCHEMAS[tree].branches if b.truth)
+    finally:
+        root.close()
 
 
 def _read_tree(ef: EventFile, name: str, start: int, stop: int) -> ak.Array:

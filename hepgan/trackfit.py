@@ -245,8 +245,9 @@ def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n
     hit, or the seed helix's crossing). th0: scattering angle per surface (rad). (d0, z0, phi,
     theta, qop): the seed helix. ``sel`` (length >= n_surf) is scratch; on return the hit the
     second pass chose on each surface (-1 none), which the returned helix used unless the
-    second fit failed (the first fit comes back then). ``hit_chi2`` (length >= n_hits): on return, for candidates
-    (j >= 3), their chi^2 to the returned helix (-1 when the fit failed).
+    second fit failed (the first fit comes back then). ``hit_chi2`` (length >= n_hits): on return, each
+    hit's chi^2 to the returned helix, the seed's three too (-1 when the fit failed): a seed hit
+    of another particle stands out there.
 
     Returns (d0, z0, phi, theta, qop, chi2_t, chi2_z, n_used, ok); ok False means the seed
     helix came back unchanged.
@@ -295,11 +296,11 @@ def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n
 
 @numba.njit(cache=True, error_model="numpy")
 def _candidate_chi2(hx, hy, hz, s0, s1, endcap, ms2, n_hits, d0, phi, omega, z0, cot, out):
-    """chi^2 (both projections) of each candidate j >= 3 to the helix, with its hit error
-    plus the road's scattering variance at its surface."""
+    """chi^2 (both projections) of each hit to the helix, with its hit error plus the road's
+    scattering variance at its surface (none for the seed hits, j < 3)."""
     sin2_t = 1.0 / (1.0 + cot * cot)
     xc, yc, radius, h, ux, uy = _frame(d0, phi, omega)
-    for j in range(3, n_hits):
+    for j in range(n_hits):
         cos_b, sin_b, rho, nx, ny = _point(xc, yc, radius, h, ux, uy, hx[j], hy[j])
         dz = hz[j] - z0 - radius * math.atan2(sin_b, cos_b) * cot
         vz = s1[j] * s1[j] * (cot * cot if endcap[j] else 1.0) + ms2[j] / sin2_t

@@ -1,18 +1,19 @@
 """Training shards: readable, labels consistent with ACTS's tracks, statistics finite,
-resumable, and independent of truth."""
+resumable; the truth label where the file has truth, and the same shards otherwise."""
 
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 
 import awkward as ak
 import numpy as np
 import pytest
 
-import hepgan.dataset as dataset
 from hepgan.dataset import DatasetConfig, RunningStats, build_dataset
 from hepgan.features import FeatureConfig
-from hepgan.io import read_events
+from hepgan.io import HITS, TRACKS, RootEventWriter, has_truth, read_events
 
 CONFIG = DatasetConfig(features=FeatureConfig(layers=8, candidates=3), max_seeds_per_shard=6000)
 
@@ -32,7 +33,7 @@ def test_running_stats_merge_equals_numpy():
     np.testing.assert_allclose(total.std, data.std(0))
 
 
-def test_shards_labels_stats_resume_and_truth(sim_20x50, tmp_path, monkeypatch):
+def test_shards_labels_stats_resume_and_truth(sim_20x50, tmp_path, caplog):
     out = tmp_path / "ds"
     doc = build_dataset([sim_20x50], out, config=CONFIG, progress=False)
     stats, shards = _load(out)
@@ -78,19 +79,38 @@ def test_shards_labels_stats_resume_and_truth(sim_20x50, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="other inputs or config"):
         build_dataset([sim_20x50], out, config=DatasetConfig(max_seeds_per_shard=10), progress=False)
 
-    # Truth never matters: reading every truth branch too gives identical shards.
-    real = dataset.iterate_chunks
+    # The truth label: 1 exactly where the seed's three hits are one particle's.
+    truth = read_events(sim_20x50, trees=("hits",), truth=True)["hits"]
+    n_real = 0
+    for sh in shards:
+        assert sh["real"].dtype == np.int8
+        for e in np.unique(sh["event_id"]):
+            pid = ak.to_numpy(truth[event_ids.index(int(e))]["hit_particle_id"])[sh["seeds"][sh["event_id"] == e]]
+            expected = (pid[:, 0] == pid[:, 1]) & (pid[:, 1] == pid[:, 2]) & (pid[:, 0] != 0)
+            np.testing.assert_array_equal(sh["real"][sh["event_id"] == e], expected.astype(np.int8))
+        n_real += int(sh["real"].sum())
+        # ACTS's tracks are nearly all real seeds; the truth label is not the classic one
+        assert sh["real"][sh["label"] == 1].mean() > 0.99
+    c = stats["counts"]
+    assert (c["truth_seeds"], c["real"], c["fake"]) == (n_seeds, n_real, n_seeds - n_real)
+    assert 0 < c["fake"] < 0.05 * n_seeds
 
-    def with_truth(*args, **kwargs):
-        kwargs["truth"] = True
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(dataset, "iterate_chunks", with_truth)
-    out_truth = tmp_path / "ds_truth"
-    build_dataset([sim_20x50], out_truth, config=CONFIG, progress=False)
-    _, shards_truth = _load(out_truth)
-    assert len(shards_truth) == len(shards)
-    for a, b in zip(shards, shards_truth, strict=True):
+    # A file without truth (real data): the same shards, the truth label unknown (-1).
+    plain = tmp_path / "no_truth.root"
+    events = read_events(sim_20x50, trees=("hits", "tracks"))
+    reco_hits = replace(HITS, branches=tuple(b for b in HITS.branches if not b.truth))
+    with RootEventWriter(plain, [reco_hits, TRACKS]) as w:
+        for tree in ("hits", "tracks"):
+            w.write_chunk(tree, {name: events[tree][name] for name in w.schemas[tree].names})
+    assert has_truth(sim_20x50) and not has_truth(plain)
+    with caplog.at_level(logging.WARNING, logger="hepgan.dataset"):
+        doc_plain = build_dataset([plain], tmp_path / "ds_plain", config=CONFIG, progress=False)
+    assert "no truth branches" in caplog.text and str(plain) in caplog.text
+    _, shards_plain = _load(tmp_path / "ds_plain")
+    assert doc_plain["counts"]["truth_seeds"] == 0
+    assert len(shards_plain) == len(shards)
+    for a, b in zip(shards, shards_plain, strict=True):
         assert a.keys() == b.keys()
-        for k in a:
+        assert (b["real"] == -1).all()
+        for k in a.keys() - {"real"}:
             np.testing.assert_array_equal(a[k], b[k])

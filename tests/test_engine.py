@@ -188,8 +188,27 @@ def test_models_from_before_the_fit_block_still_load(tmp_path: Path) -> None:
 
     proto = onnx.load(path)
     doc = json.loads(proto.metadata_props[0].value)
-    del doc["feature_config"]["fit"]
+    del doc["feature_config"]["fit"], doc["feature_config"]["seed_agreement"]
     proto.metadata_props[0].value = json.dumps(doc)
     onnx.save(proto, path)
     info = read_model_info(path)
     assert info.feature_config.fit is False and info.n_features == 174
+
+
+def test_models_from_before_the_seed_agreements_still_load(tmp_path: Path) -> None:
+    """A fit block but no `seed_agreement` key: the engine builds their 222 features."""
+    from dataclasses import replace
+
+    old = replace(FeatureConfig(), seed_agreement=False)
+    assert old.n_features == 222 and FeatureConfig().n_features == 225
+    path = build_fake_model(tmp_path / "old.onnx", feature_config=old)
+    import onnx
+
+    proto = onnx.load(path)
+    doc = json.loads(proto.metadata_props[0].value)
+    del doc["feature_config"]["seed_agreement"]
+    proto.metadata_props[0].value = json.dumps(doc)
+    onnx.save(proto, path)
+    info = read_model_info(path)
+    assert info.feature_config.fit is True and info.feature_config.seed_agreement is False
+    assert info.n_features == 222

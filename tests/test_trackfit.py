@@ -141,6 +141,26 @@ def test_second_pass_takes_the_hit_on_the_track_not_the_nearest_to_the_seed() ->
     assert _fit.hit_chi2[7] < 1.0 < 9.0 < _fit.hit_chi2[6]
 
 
+@pytest.mark.parametrize("wrong", [0, 2])
+def test_a_seed_hit_of_another_particle_stands_out_in_its_chi2(wrong: int) -> None:
+    """The seed hits' chi^2 to the fit (the features' seed agreement, what tells a seed with
+    one hit of another particle from a real one): on smeared hits of one helix all three are
+    small; with the inner or outer seed hit moved 0.3 mm across the track, that hit's is large,
+    and the two others stay far below it."""
+    rng = np.random.default_rng(5)
+    hits = _helix_hits(*TRUE, rng=rng)
+    _fit(hits, _shifted(TRUE))
+    assert (_fit.hit_chi2[:3] < 9.0).all(), _fit.hit_chi2[:3]
+    moved = hits.copy()
+    xc, yc, _, _ = perigee_to_circle(TRUE[0], TRUE[2], TRUE[3], TRUE[4], B)
+    radial = (moved[wrong, :2] - (xc, yc)) / np.hypot(*(moved[wrong, :2] - (xc, yc)))
+    moved[wrong, :2] += 0.3 * radial
+    _fit(moved, _shifted(TRUE))
+    chi2 = _fit.hit_chi2[:3].copy()
+    assert chi2[wrong] > 25.0, chi2
+    assert all(chi2[j] < chi2[wrong] / 2 for j in range(3) if j != wrong), chi2
+
+
 def test_too_few_hits_return_the_seed() -> None:
     hits = _helix_hits(*TRUE)[:3]
     seed = _shifted(TRUE)

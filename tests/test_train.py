@@ -49,7 +49,9 @@ def test_artifacts_beside_the_model(trained: tuple[TrainConfig, dict]) -> None:
     for name in ("generator.keras", "discriminator.keras", "config.json", "history.json", "model_card.json"):
         assert (out / name).exists(), name
     resolved = json.loads((out / "config.json").read_text())
-    assert resolved["train"]["seed"] == 3 and resolved["model"]["n_features"] == 222
+    assert resolved["train"]["seed"] == 3 and resolved["model"]["n_features"] == 225
+    # "auto" resolved, and saved so: both datasets come from simulation and carry truth
+    assert resolved["train"]["score_label"] == card["config"]["score_label"] == "truth"
     assert card["versions"]["keras"] and card["versions"]["backend"] == "tensorflow"
     history = json.loads((out / "history.json").read_text())
     assert len(history) == 3 and history[-1]["steps"] == 60
@@ -76,6 +78,54 @@ def test_same_seed_same_model_and_resume_matches(tmp_path: Path, dataset_pair: t
     w2 = keras.saving.load_model(tmp_path / "again" / "generator.keras").get_weights()
     for a, b in zip(w1, w2, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_score_learns_truth_and_separates_real_from_fake(trained: tuple[TrainConfig, dict]) -> None:
+    """After 180 steps on one 20 x 50 sample the score already ranks real seeds (three hits of
+    one particle) above fakes on the unseen small sample; both views of it are reported."""
+    _, card = trained
+    v = card["validation"]
+    assert v["score_auc"] == v["score_auc_truth"]
+    assert v["score_auc_truth"] > 0.9, v
+    assert 0.0 <= v["score_auc_acts"] <= 1.0
+
+
+def test_score_label_resolution(tmp_path: Path) -> None:
+    from hepgan.train import Arrays, resolve_score_label, with_score_label
+
+    def arrays(real: list[float]) -> Arrays:
+        n = len(real)
+        z = np.zeros((n, 5), np.float32)
+        label = np.array([1, 0, 1][:n], np.float32)
+        return Arrays(z, z, np.zeros((n, 1, 1), np.float32), label, z, 0, np.array(real, np.float32))
+
+    known, unknown = arrays([1, 0, 0]), arrays([1, -1, 0])
+    assert resolve_score_label("auto", ("a", known), ("b", known)) == "truth"
+    assert resolve_score_label("auto", ("a", known), ("b", unknown)) == "acts"
+    assert resolve_score_label("acts", ("a", known)) == "acts"
+    with pytest.raises(InputError, match=r"b: 1 of 3 seeds have no truth label"):
+        resolve_score_label("truth", ("a", known), ("b", unknown))
+    assert with_score_label(known, "truth").score_target.tolist() == [1, 0, 0]
+    assert with_score_label(known, "acts").score_target.tolist() == [1, 0, 1]
+    path = tmp_path / "t.toml"
+    path.write_text('dataset = "a"\nvalidation = "b"\noutput = "c"\nscore_label = "mc"\n')
+    with pytest.raises(InputError, match=r"score_label = 'mc', expected one of auto, truth, acts"):
+        TrainConfig.from_toml(path)
+
+
+def test_early_stopping_counts_relative_gains_alike() -> None:
+    from hepgan.train import validation_quality
+
+    seeds = {"d0": 0.05, "z0": 0.095, "phi": 1.7e-3, "theta": 3.6e-4, "qop": 0.0885}
+    res = {"d0": 0.0174, "z0": 0.0447, "phi": 3.8e-4, "theta": 1.9e-4, "qop": 0.0055}
+    figures = {f"seed_resolution_{p}": v for p, v in seeds.items()} | {f"resolution_{p}": v for p, v in res.items()}
+    figures["score_auc"] = 0.975
+    base = validation_quality(figures)
+    better_qop = validation_quality(figures | {"resolution_qop": res["qop"] * 0.95})
+    better_z0 = validation_quality(figures | {"resolution_z0": res["z0"] * 0.95})
+    assert better_qop < base and better_qop == pytest.approx(better_z0)
+    # AUC noise of +-0.001 does not outweigh a 4.5% better q/p
+    assert validation_quality(figures | {"resolution_qop": res["qop"] * 0.955, "score_auc": 0.974}) < base
 
 
 def test_config_errors_name_the_key(tmp_path: Path) -> None:
