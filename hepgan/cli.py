@@ -134,7 +134,8 @@ def inspect(file: Path, as_json: bool) -> None:
 @click.pass_context
 @_guarded
 def dataset(ctx: click.Context, inputs: tuple[Path, ...], output: Path, max_seeds_per_shard: int) -> None:
-    """Training shards: our seeds on the hits, their features, matched to the ACTS tracks."""
+    """Training shards: our seeds on the hits, their features, matched to the ACTS tracks
+    (and labelled real or fake from the hits' particles where the files hold truth)."""
     from hepgan.dataset import DatasetConfig, build_dataset
 
     doc = build_dataset(

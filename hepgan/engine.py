@@ -335,8 +335,8 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         raise InputError(msg)
     fc_doc = doc["feature_config"]
     if isinstance(fc_doc, Mapping):
-        # exported before the fit block or its seed agreements existed: those features had none
-        fc_doc = {"fit": False, "seed_agreement": False, **fc_doc}
+        # exported before the fit block, its seed agreements or path-length scattering existed
+        fc_doc = {"fit": False, "seed_agreement": False, "path_length": False, **fc_doc}
     fc = _config_from(FeatureConfig, fc_doc, path, "feature_config")
     sc = _config_from(SeedingConfig, doc["seeding_config"], path, "seeding_config")
     try:

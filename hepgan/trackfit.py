@@ -26,8 +26,9 @@ scattering covariance.
   variance ``theta0^2 / sin^4(theta)``. A disk measures r, not z: its r error enters as
   ``sigma_r |cot(theta)|``.
 * Scattering happens at the seed hits' surfaces and at every surface the road crosses after
-  them, hit or not, with the one ``theta0`` of the features' material per surface (surfaces
-  the seed skipped between its hits are not modelled).
+  them, hit or not, each with its own ``theta0``: the features' material of its layer through
+  the track's path across it (``FeatureConfig.path_length``). Surfaces the seed skipped
+  between its hits are not modelled.
 * Two passes choose the hits: the first takes the seed hits and each surface's nearest candidate
   inside the road; the second takes on each surface the candidate with the smallest chi^2 to the
   first fit (hit error plus the road's scattering variance), when under ``_PASS2_CHI2``.
@@ -110,8 +111,9 @@ def _var_transverse(x, y, s0, s1, endcap, nx, ny):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, kink_var, d0, phi, omega):
-    """One inward filter pass; returns (d0, phi, omega, chi2, ok) of the updated circle."""
+def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, th0, kink_scale, d0, phi, omega):
+    """One inward filter pass; returns (d0, phi, omega, chi2, ok) of the updated circle.
+    The kink angle variance at surface m is th0[m]^2 * kink_scale."""
     x0 = x1 = x2 = 0.0
     p00 = p11 = p22 = _PRIOR
     p01 = p02 = p12 = 0.0
@@ -124,6 +126,7 @@ def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, kink_var, d0
         cos_b, sin_b, rho, nx, ny = _point(xc, yc, radius, h, ux, uy, hx[j] if j >= 0 else px[m], hy[j] if j >= 0 else py[m])
         g0 = -h * radius * sin_b
         g1 = radius * cos_b / arm * _S
+        kink_var = th0[m] * th0[m] * kink_scale
         p00 += kink_var * g0 * g0
         p01 += kink_var * g0 * g1
         p11 += kink_var * g1 * g1
@@ -163,7 +166,7 @@ def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, kink_var, d0
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, kink_var, d0, phi, omega, z0, cot):
+def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, th0, kink_scale, d0, phi, omega, z0, cot):
     """Inward filter of the line z = z0 + s cot(theta); returns (z0, cot, chi2, ok)."""
     x0 = x1 = 0.0
     p00 = p11 = _PRIOR
@@ -176,6 +179,7 @@ def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, kink_var, d0, phi, om
         s = radius * math.atan2(sin_b, cos_b)
         g0 = -s
         g1 = _S
+        kink_var = th0[m] * th0[m] * kink_scale
         p00 += kink_var * g0 * g0
         p01 += kink_var * g0 * g1
         p11 += kink_var * g1 * g1
@@ -214,12 +218,12 @@ def _fit(hx, hy, hz, s0, s1, endcap, px, py, sel, n_surf, th0, iterations, d0, p
     chi2_t = 0.0
     for _ in range(iterations):
         d0, phi, omega, chi2_t, ok = _filter_transverse(
-            hx, hy, s0, s1, endcap, px, py, sel, n_surf, th0 * th0 / sin2_t, d0, phi, omega
+            hx, hy, s0, s1, endcap, px, py, sel, n_surf, th0, 1.0 / sin2_t, d0, phi, omega
         )
         if not ok:
             return d0, phi, omega, z0, cot, 0.0, 0.0, n_used, False
     z0, cot, chi2_z, ok = _filter_z(
-        hx, hy, hz, s1, endcap, px, py, sel, n_surf, th0 * th0 / (sin2_t * sin2_t), d0, phi, omega, z0, cot
+        hx, hy, hz, s1, endcap, px, py, sel, n_surf, th0, 1.0 / (sin2_t * sin2_t), d0, phi, omega, z0, cot
     )
     return d0, phi, omega, z0, cot, chi2_t, chi2_z, n_used, ok
 
@@ -242,7 +246,8 @@ def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n
     surface (mm^2); surf its surface; road_chi2 its chi^2 to the seed in road widths. The three
     seed hits come first (surfaces 0-2), then each slot surface's candidates, nearest first.
     Surfaces m < n_surf, in the order the track crosses them: px, py a point on each (the seed
-    hit, or the seed helix's crossing). th0: scattering angle per surface (rad). (d0, z0, phi,
+    hit, or the seed helix's crossing). th0 (length >= n_surf): the scattering angle at each
+    surface (rad). (d0, z0, phi,
     theta, qop): the seed helix. ``sel`` (length >= n_surf) is scratch; on return the hit the
     second pass chose on each surface (-1 none), which the returned helix used unless the
     second fit failed (the first fit comes back then). ``hit_chi2`` (length >= n_hits): on return, each

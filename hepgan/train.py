@@ -186,7 +186,7 @@ def _dataset_files(folder: str | os.PathLike) -> tuple[Path, list[Path]]:
 
 def load_shards(folder: str | os.PathLike, *, limit: int = 0, seed: int = 0) -> tuple[Arrays, dict]:
     """All shards of a dataset folder in memory (n x F x 4 bytes: 600 MB for a million seeds of
-    the default 222 features), and its stats.json. `limit` > 0 keeps a random subset."""
+    the default 225 features), and its stats.json. `limit` > 0 keeps a random subset."""
     from hepgan.model import residuals_from_params
 
     stats_path, shards = _dataset_files(folder)
@@ -460,7 +460,9 @@ def validation_quality(figures: dict) -> float:
     (its ratio is 0.06 against theta's 0.5), and a linear AUC term drowned the resolutions in
     its epoch-to-epoch noise (measured: it kept an epoch with 4.5% worse q/p resolution)."""
     terms = [math.log(figures[f"resolution_{p}"] / figures[f"seed_resolution_{p}"]) for p in ("d0", "z0", "phi", "theta", "qop")]
-    terms.append(math.log(max(1.0 - figures["score_auc"], 1e-6)))
+    # no AUC on a validation set of one class (a sparse sample without fakes): resolutions only
+    if math.isfinite(figures["score_auc"]):
+        terms.append(math.log(max(1.0 - figures["score_auc"], 1e-6)))
     return float(np.mean(terms))
 
 

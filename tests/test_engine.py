@@ -105,7 +105,7 @@ def test_check_geometry_refuses_unknown_layers(model: Path) -> None:
     [
         ({"with_metadata": False}, "no 'hepgan' metadata"),
         ({"input_names": ("features", "noise")}, r"inputs \['features', 'noise'\], expected \['condition', 'noise'\]"),
-        ({"condition_width": 10}, r"input 'condition' has shape \[n, 10\], expected \[n, 222\]"),
+        ({"condition_width": 10}, r"input 'condition' has shape \[n, 10\], expected \[n, 225\]"),
         ({"metadata": {"seeding_config": {"pt_min": 0.5, "warp_drive": 1}}}, "warp_drive.*unknown"),
         ({"metadata": {"n_slots": 3}}, "disagree with its feature_config"),
         ({"metadata": {"geometry_fingerprint": "0" * 16}}, "fingerprint"),
@@ -188,7 +188,7 @@ def test_models_from_before_the_fit_block_still_load(tmp_path: Path) -> None:
 
     proto = onnx.load(path)
     doc = json.loads(proto.metadata_props[0].value)
-    del doc["feature_config"]["fit"], doc["feature_config"]["seed_agreement"]
+    del doc["feature_config"]["fit"], doc["feature_config"]["seed_agreement"], doc["feature_config"]["path_length"]
     proto.metadata_props[0].value = json.dumps(doc)
     onnx.save(proto, path)
     info = read_model_info(path)
@@ -196,7 +196,8 @@ def test_models_from_before_the_fit_block_still_load(tmp_path: Path) -> None:
 
 
 def test_models_from_before_the_seed_agreements_still_load(tmp_path: Path) -> None:
-    """A fit block but no `seed_agreement` key: the engine builds their 222 features."""
+    """A fit block but no `seed_agreement` or `path_length` key: the engine builds their 222
+    features, with the scattering they were trained on."""
     from dataclasses import replace
 
     old = replace(FeatureConfig(), seed_agreement=False)
@@ -206,9 +207,10 @@ def test_models_from_before_the_seed_agreements_still_load(tmp_path: Path) -> No
 
     proto = onnx.load(path)
     doc = json.loads(proto.metadata_props[0].value)
-    del doc["feature_config"]["seed_agreement"]
+    del doc["feature_config"]["seed_agreement"], doc["feature_config"]["path_length"]
     proto.metadata_props[0].value = json.dumps(doc)
     onnx.save(proto, path)
     info = read_model_info(path)
     assert info.feature_config.fit is True and info.feature_config.seed_agreement is False
+    assert info.feature_config.path_length is False  # their scattering had no path length
     assert info.n_features == 222

@@ -49,7 +49,7 @@ def test_shape_dtype_and_masks(sim_20x50):
     n = len(seeds)
     assert n > 1000
     slots = config.layers * (4 + 3 * config.candidates)
-    fit_block = 8 + config.layers * config.candidates
+    fit_block = 8 + config.layers * config.candidates + 3  # the last 3: the seed hits' chi^2
     assert f.dtype == np.float32 and f.shape == (n, 5 + 9 + slots + fit_block)
     assert f.shape[1] == config.n_features == len(feature_names(config))
     assert cand.dtype == np.int32 and cand.shape == (n, config.layers, config.candidates)
@@ -82,11 +82,16 @@ def test_shape_dtype_and_masks(sim_20x50):
         used = row[row >= 0]
         assert len(set(used.tolist())) == len(used)
     # fit block: agreements in (0, 1] exactly where a candidate is present and the fit ran
-    agree = f[:, config.fit_offset + 8 :].reshape(n, config.layers, config.candidates)
+    n_agree = config.layers * config.candidates
+    agree = f[:, config.fit_offset + 8 : config.fit_offset + 8 + n_agree].reshape(n, config.layers, config.candidates)
     ran = f[:, config.fit_offset + 7] > 0
     assert ran.mean() > 0.98
     assert ((agree > 0) & (agree <= 1))[ran[:, None, None] & (mask == 1)].all()
     assert (agree[mask == 0] == 0).all()
+    # then the seed hits' log10(1 + chi^2) to the fit: mostly small on this sparse sample
+    seed_chi2 = f[:, config.fit_offset + 8 + n_agree :]
+    assert seed_chi2.shape == (n, 3) and (seed_chi2 >= 0).all()
+    assert np.median(seed_chi2[ran]) < 0.5
     # seed hits in the header
     r = np.hypot(cols["hit_x"], cols["hit_y"])[seeds]
     np.testing.assert_allclose(f[:, [5, 8, 11]], r / 1000.0, rtol=1e-5)
@@ -132,6 +137,50 @@ def test_road_containment_and_speed(sim_20x50):
     assert total > 50_000
     assert containment >= 0.99
     assert ms < 50.0  # measured ~6 ms on 2 cores; the bound only catches gross regressions
+
+
+def test_scattering_material_per_surface():
+    """Highland's angle grows with the path through a surface: 1 / sin(theta) for a barrel,
+    1 / |cos(theta)| for a disk (incidence floored at 0.1), and not at all without
+    path_length; a volume's own x/X0 reaches its layers."""
+    from dataclasses import replace
+
+    from hepgan.features import _surface_theta0, _theta0
+
+    theta = 0.4
+    s, c = np.sin(theta), np.cos(theta)
+    assert _surface_theta0(2.0, 0.04, False, s, c, True) == pytest.approx(_theta0(2.0, 0.04 / s))
+    assert _surface_theta0(2.0, 0.04, True, s, c, True) == pytest.approx(_theta0(2.0, 0.04 / c))
+    assert _surface_theta0(2.0, 0.04, True, 1.0, 0.0, True) == pytest.approx(_theta0(2.0, 0.4))
+    assert _surface_theta0(2.0, 0.04, False, s, c, False) == pytest.approx(_theta0(2.0, 0.04))
+    assert _surface_theta0(2.0, 0.04, False, s, c, True) > 1.5 * _surface_theta0(2.0, 0.04, False, s, c, False)
+    cfg = replace(FeatureConfig(), material_by_volume=((8, 0.01),))
+    table = layer_table(G, cfg)
+    for layer, mat in zip(G.layers, table.material, strict=True):
+        assert mat == (0.01 if layer.volume_id == 8 else cfg.material)
+    with pytest.raises(ValueError, match="volume 8 has x/X0 = 0"):
+        FeatureConfig(material_by_volume=((8, 0.0),))
+
+
+def test_path_length_widens_forward_roads_only(sim_20x50):
+    """Road widths (columns +2, +3 of a slot, log10 mm) with and without the path length:
+    equal for central seeds (|cot(theta)| small: the path is about the thickness), wider for
+    forward ones."""
+    from dataclasses import replace
+
+    cols, _, _ = next(_events(sim_20x50))
+    on, off = FeatureConfig(), replace(FeatureConfig(), path_length=False)
+    _, _, f_on, _, _ = _features(cols, on)
+    _, _, f_off, _, _ = _features(cols, off)
+    theta = f_on[:, 3] + np.pi / 2
+    per = 4 + 3 * on.candidates
+    w_on = f_on[:, HEAD : on.fit_offset].reshape(len(f_on), on.layers, per)[:, 0, 2]
+    w_off = f_off[:, HEAD : off.fit_offset].reshape(len(f_off), off.layers, per)[:, 0, 2]
+    central = np.abs(np.cos(theta)) < 0.1
+    forward = np.abs(np.cos(theta)) > 0.9
+    assert central.sum() > 50 and forward.sum() > 50
+    assert np.median(w_on[central] - w_off[central]) < 0.02
+    assert np.median(w_on[forward] - w_off[forward]) > 0.05
 
 
 def test_resolution_table_matches_simulation():

@@ -66,7 +66,7 @@ def _fit(hits, seed, th0=0.0, candidates=None, ms=0.0, b=B):
     hit_chi2 = np.empty(n)
     ms2 = np.where(surf >= 3, ms * ms, 0.0)
     out = fit_road(hx, hy, hz, s0, s1, np.zeros(n, np.bool_), ms2, surf, chi, n,
-                   hits[:, 0].copy(), hits[:, 1].copy(), n_layers, th0, *seed, b, sel, hit_chi2)  # fmt: skip
+                   hits[:, 0].copy(), hits[:, 1].copy(), n_layers, np.full(n_layers, th0), *seed, b, sel, hit_chi2)  # fmt: skip
     _fit.hit_chi2 = hit_chi2
     return np.array(out[:5]), out[5:], sel
 
