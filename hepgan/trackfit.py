@@ -301,8 +301,9 @@ def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n
 
 @numba.njit(cache=True, error_model="numpy")
 def _candidate_chi2(hx, hy, hz, s0, s1, endcap, ms2, n_hits, d0, phi, omega, z0, cot, out):
-    """chi^2 (both projections) of each hit to the helix, with its hit error plus the road's
-    scattering variance at its surface (none for the seed hits, j < 3)."""
+    """chi^2 (both projections) of each hit to the helix, with its hit error plus the
+    scattering variance `ms2` at its surface (for a seed hit, that of the seed surfaces before
+    it; for a candidate, the road's)."""
     sin2_t = 1.0 / (1.0 + cot * cot)
     xc, yc, radius, h, ux, uy = _frame(d0, phi, omega)
     for j in range(n_hits):

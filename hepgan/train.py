@@ -226,7 +226,7 @@ def resolve_score_label(requested: str, *datasets: tuple[str, Arrays]) -> str:
     if missing:
         folder, n, total = missing[0]
         msg = (f"{folder}: {n} of {total} seeds have no truth label (built from files without truth branches, or "
-               f"before hepgan 0.1's dataset format 2); score_label = \"truth\" needs it: use \"acts\" or \"auto\"")  # fmt: skip
+               f"by a hepgan older than dataset format 2); score_label = \"truth\" needs it: use \"acts\" or \"auto\"")  # fmt: skip
         raise InputError(msg)
     return "truth"
 
