@@ -110,6 +110,13 @@ def _var_transverse(x, y, s0, s1, endcap, nx, ny):
     return s0 * s0 * (1.0 - cos_a * cos_a) + s1 * s1 * cos_a * cos_a
 
 
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _add_kink(p00, p01, p11, kink_var, g0, g1):
+    """A scattering kink of angle variance `kink_var` along (g0, g1) added to the covariance
+    block of the two state components it moves (both projections' filters)."""
+    return p00 + kink_var * g0 * g0, p01 + kink_var * g0 * g1, p11 + kink_var * g1 * g1
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, th0, kink_scale, d0, phi, omega):
     """One inward filter pass; returns (d0, phi, omega, chi2, ok) of the updated circle.
@@ -126,10 +133,7 @@ def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, th0, kink_sc
         cos_b, sin_b, rho, nx, ny = _point(xc, yc, radius, h, ux, uy, hx[j] if j >= 0 else px[m], hy[j] if j >= 0 else py[m])
         g0 = -h * radius * sin_b
         g1 = radius * cos_b / arm * _S
-        kink_var = th0[m] * th0[m] * kink_scale
-        p00 += kink_var * g0 * g0
-        p01 += kink_var * g0 * g1
-        p11 += kink_var * g1 * g1
+        p00, p01, p11 = _add_kink(p00, p01, p11, th0[m] * th0[m] * kink_scale, g0, g1)
         if j < 0:
             continue
         # H = -d rho / d state: the circle moving by the state moves rho the other way;
@@ -179,10 +183,7 @@ def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, th0, kink_scale, d0, 
         s = radius * math.atan2(sin_b, cos_b)
         g0 = -s
         g1 = _S
-        kink_var = th0[m] * th0[m] * kink_scale
-        p00 += kink_var * g0 * g0
-        p01 += kink_var * g0 * g1
-        p11 += kink_var * g1 * g1
+        p00, p01, p11 = _add_kink(p00, p01, p11, th0[m] * th0[m] * kink_scale, g0, g1)
         if j < 0:
             continue
         h1 = s / _S
