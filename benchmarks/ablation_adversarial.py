@@ -3,7 +3,7 @@
 Trains the same generator twice on the same seeds, steps and seed, once with the adversarial
 weight of the shipped config and once with 0, and compares on the validation set:
 
-- per-parameter figures of `hepgan.train.evaluate` (resolution, pull width, score AUC);
+- per-parameter figures of `hepgan.ml.train.evaluate` (resolution, pull width, score AUC);
 - the multivariate energy score of the sampled residual vectors against the ACTS residuals
   (a proper score of the joint distribution: lower is better; CRPS sees only marginals);
 - the d0-phi correlation of the samples next to that of the actual errors (ACTS - mean):
@@ -28,8 +28,8 @@ import numpy as np
 def joint_figures(model_dir: Path, val_dir: str, *, n: int = 20_000, samples: int = 16, seed: int = 5) -> dict:
     import keras
 
-    import hepgan.model  # noqa: F401  (custom layers)
-    from hepgan.train import load_shards
+    import hepgan.ml.model  # noqa: F401  (custom layers)
+    from hepgan.ml.train import load_shards
 
     model = keras.saving.load_model(model_dir / "generator.keras", safe_mode=True, compile=False)
     data, _ = load_shards(val_dir, limit=n, seed=seed)
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
 
-    from hepgan.train import TrainConfig, train, versions
+    from hepgan.ml.train import TrainConfig, train, versions
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

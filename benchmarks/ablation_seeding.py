@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 import awkward as ak
-
-import hepgan.seeding as seeding
 from bench_seeding import SIZES, sample
-from hepgan.bench import machine_info
-from hepgan.engine import Engine, shipped_model_path
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.io import read_events
-from hepgan.metrics import summarize
+
+import hepgan.reco.seeding as seeding
+from hepgan.io.events import read_events
+from hepgan.perf.bench import machine_info
+from hepgan.perf.metrics import summarize
+from hepgan.reco.engine import Engine, shipped_model_path
+from hepgan.reco.geometry import GENERIC_DETECTOR
 
 _COLS = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
 EVENTS = {20: 5, 100: 3, 200: 2}

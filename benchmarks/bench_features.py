@@ -1,10 +1,10 @@
-"""Benchmark of hepgan.features.build_features on the seeds of ACTS events at 20 x 50, 100 x 50
+"""Benchmark of hepgan.reco.features.build_features on the seeds of ACTS events at 20 x 50, 100 x 50
 and 200 x 50.
 
 Usage: python benchmarks/bench_features.py [--data DIR] [--events N] [--repeats R] [-o JSON]
 
 Uses the same samples as benchmarks/bench_seeding.py (DIR/s{V}x50.root, simulated there when
-missing). Per event: the seeds from hepgan.seeding.find_seeds (default configs), then
+missing). Per event: the seeds from hepgan.reco.seeding.find_seeds (default configs), then
 build_features timed alone (median over repeats after a warm-up call; wall and process CPU
 time, because the machine may be shared), split into the hit index (index_hits) and the
 kernel. Reports ms/event, us/seed and the exponent of time vs hits.
@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from hepgan.bench import machine_info
-
-from hepgan.features import FeatureConfig, build_features, index_hits, layer_table
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.io import read_events
-from hepgan.seeding import find_seeds
+from hepgan.io.events import read_events
+from hepgan.perf.bench import machine_info
+from hepgan.reco.features import FeatureConfig, build_features, index_hits, layer_table
+from hepgan.reco.geometry import GENERIC_DETECTOR
+from hepgan.reco.seeding import find_seeds
 
 SIZES = ((20, 50), (100, 50), (200, 50))
 _BRANCHES = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     h, t = np.log([x[0] for x in points]), np.log([x[1] for x in points])
     exponent = float(np.polyfit(h, t, 1)[0])
     doc = {
-        "benchmark": "hepgan.features.build_features (seeds from hepgan.seeding.find_seeds)",
+        "benchmark": "hepgan.reco.features.build_features (seeds from hepgan.reco.seeding.find_seeds)",
         # 1 thread; the machine may be shared: cpu = process time, wall = elapsed
         "machine": machine_info(),
         "config": {k: v for k, v in config.to_dict().items() if k != "resolution"},

@@ -1,7 +1,7 @@
 """Peak memory of `hepgan reco` against the number of events in a file (chunked reading).
 
 Simulates 4 events of 200 vertices x 50 pions (`hepgan simulate`), concatenates copies into
-files of 4, 16 and 32 events (new event ids, written with hepgan.io.RootEventWriter), runs
+files of 4, 16 and 32 events (new event ids, written with hepgan.io.events.RootEventWriter), runs
 `hepgan reco` on each in a fresh process and records its peak RSS (getrusage of the child).
 Reco reads `--step-events` events at a time, so the peak should not grow with the file.
 
@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -63,7 +62,7 @@ def main() -> None:
 
     from _fake_model import SHIPPED, build_fake_model
 
-    from hepgan.io import HITS, RootEventWriter, read_events
+    from hepgan.io.events import HITS, RootEventWriter, read_events
 
     model = SHIPPED if SHIPPED.is_file() else build_fake_model(work / "fake.onnx")
     hits = read_events(base, trees=("hits",), truth=True)["hits"]

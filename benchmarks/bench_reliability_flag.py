@@ -15,7 +15,7 @@ The shipped model (trained on 2 T, 20/100/200 x 50 pile-up, no noise hits) triag
 
 Per sample: events, hits/event, the share of events flagged (any flag) and per flag, the
 per-event quantities the flags cut on, and the surrogate's efficiency / fake / duplicate rate
-against truth (``hepgan.metrics.summarize``, pT > 1 GeV), with ACTS's on the same events (run
+against truth (``hepgan.perf.metrics.summarize``, pT > 1 GeV), with ACTS's on the same events (run
 at the sample's own field) to show what is lost, and the surrogate's efficiency on the flagged
 and on the unflagged events apart. Simulated samples are kept in DIR (default
 /tmp/hepgan-reliability) and reused.
@@ -35,11 +35,11 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from hepgan import metrics
 from hepgan.errors import InputError
-from hepgan.engine import read_model_info, shipped_model_path
-from hepgan.geometry import GENERIC_DETECTOR, Geometry
-from hepgan.io import HITS, PARTICLES, TRACKS, RootEventWriter, read_events
+from hepgan.io.events import HITS, PARTICLES, TRACKS, RootEventWriter, read_events
+from hepgan.perf import metrics
+from hepgan.reco.engine import read_model_info, shipped_model_path
+from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
 from hepgan.triage import FLAGS, TriageConfig, triage_files
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def add_noise_hits(src: str | os.PathLike, dst: str | os.PathLike, fraction: flo
 # --------------------------------------------------------------------------- samples
 def simulated(path: Path, **config) -> Path:
     """Simulate `path` with ``SimulationConfig(**config)`` unless it exists already."""
-    from hepgan.simulate import SimulationConfig, simulate
+    from hepgan.acts.simulation import SimulationConfig, simulate
 
     if not path.exists():
         t0 = time.perf_counter()

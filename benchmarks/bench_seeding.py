@@ -1,8 +1,8 @@
-"""Benchmark of hepgan.seeding on ACTS events at 20 x 50, 100 x 50 and 200 x 50.
+"""Benchmark of hepgan.reco.seeding on ACTS events at 20 x 50, 100 x 50 and 200 x 50.
 
 Usage: python benchmarks/bench_seeding.py [--data DIR] [--events N] [--repeats R] [-o JSON]
 
-Samples are simulated with hepgan.simulate into DIR (default /tmp/seed_data, reused when
+Samples are simulated with hepgan.acts.simulation into DIR (default /tmp/seed_data, reused when
 present: s20x50.root, s100x50.root, s200x50.root, seed 11). For each size: ms/event (median
 over events x repeats after a warm-up call; wall and process CPU time, because the machine may
 be shared), seeds/event, seeding efficiency (pT > 1 GeV and > 0.5 GeV) and purity against
@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgan.bench import machine_info
-
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.io import read_events
-from hepgan.seeding import SeedingConfig, find_seeds
+from hepgan.io.events import read_events
+from hepgan.perf.bench import machine_info
+from hepgan.reco.geometry import GENERIC_DETECTOR
+from hepgan.reco.seeding import SeedingConfig, find_seeds
 
 SIZES = ((20, 50), (100, 50), (200, 50))
 _BRANCHES = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
@@ -56,7 +55,7 @@ def seeding_efficiency(seeds: np.ndarray, hit_particle_id: np.ndarray, particles
 def sample(data: Path, vertices: int, particles: int, events: int) -> Path:
     path = data / f"s{vertices}x{particles}.root"
     if not path.exists():
-        from hepgan.simulate import SimulationConfig, simulate
+        from hepgan.acts.simulation import SimulationConfig, simulate
 
         data.mkdir(parents=True, exist_ok=True)
         simulate(path, SimulationConfig(events=events, vertices=vertices, particles=particles, seed=11), progress=False)
@@ -68,8 +67,8 @@ def compile_times() -> dict:
     code = (
         "import time, numpy as np\n"
         "t = time.perf_counter()\n"
-        "from hepgan.geometry import GENERIC_DETECTOR\n"
-        "from hepgan.seeding import find_seeds\n"
+        "from hepgan.reco.geometry import GENERIC_DETECTOR\n"
+        "from hepgan.reco.seeding import find_seeds\n"
         "r = np.array([32.0, 72.0, 116.0, 172.0]); z = 0.5 * r\n"
         "t0 = time.perf_counter()\n"
         "find_seeds(r, 0 * r, z, np.full(4, 8, np.int32), np.array([2, 4, 6, 8], np.int32), geometry=GENERIC_DETECTOR)\n"
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     h, t = np.log([x[0] for x in points]), np.log([x[1] for x in points])
     exponent = float(np.polyfit(h, t, 1)[0])
     doc = {
-        "benchmark": "hepgan.seeding.find_seeds",
+        "benchmark": "hepgan.reco.seeding.find_seeds",
         # 1 thread; the machine may be shared: cpu = process time, wall = elapsed
         "machine": machine_info(),
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},

@@ -4,7 +4,7 @@ Usage: python benchmarks/run_bench.py [--sizes 1x100 20x50 ...] [--events N | --
        [--repeats R] [--model MODEL.onnx] [--providers cuda] [--workdir DIR]
        [-o benchmarks/results/bench-cpu.json] [--report benchmarks/results/report.html]
 
-A thin wrapper around hepgan.bench.run_bench and hepgan.report.write_report until
+A thin wrapper around hepgan.perf.bench.run_bench and hepgan.perf.report.write_report until
 ``hepgan bench`` / ``hepgan report`` are wired into the command line.
 """
 
@@ -15,7 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
-from hepgan.bench import run_bench
+from hepgan.perf.bench import run_bench
 
 
 def _events(values: list[str] | None) -> int | dict[str, int] | None:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     print(f"wrote {args.output}", file=sys.stderr)
     if args.report is not None:
-        from hepgan.report import write_report
+        from hepgan.perf.report import write_report
 
         print(f"wrote {write_report([args.output], args.report)}", file=sys.stderr)
     return 0

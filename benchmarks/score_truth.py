@@ -12,7 +12,7 @@ and reports the score's AUC against the ACTS label and against each truth split;
 negatives (not on an ACTS track) are real seeds ACTS did not return; for the one-wrong-hit
 fakes, which seed hit is the wrong one, how far it lies from the particle's own hit on that
 layer (across the track and along z), and how often ACTS's own track holds the wrong hit; and
-the AUC by the project's matching rule applied to a seed (``hepgan.metrics``: a particle
+the AUC by the project's matching rule applied to a seed (``hepgan.perf.metrics``: a particle
 holding at least half of the hits, two of three, makes it that particle's track).
 
 Usage: python benchmarks/score_truth.py MODEL.keras FILE.root... [-o results.json]
@@ -29,11 +29,11 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from hepgan.bench import machine_info
-from hepgan.dataset import DatasetConfig, _event_arrays, process_event
-from hepgan.features import layer_table
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.io import iterate_chunks
+from hepgan.io.events import iterate_chunks
+from hepgan.ml.dataset import DatasetConfig, _event_arrays, process_event
+from hepgan.perf.bench import machine_info
+from hepgan.reco.features import layer_table
+from hepgan.reco.geometry import GENERIC_DETECTOR
 
 
 def seeds_with_truth(paths: list[str]) -> dict[str, np.ndarray]:
@@ -88,7 +88,7 @@ def _wrong_hit(hits, seeds: np.ndarray, p: np.ndarray, one_wrong: np.ndarray):
 def scores(model_path: Path, features: np.ndarray) -> np.ndarray:
     import keras
 
-    import hepgan.model  # noqa: F401  (custom layers)
+    import hepgan.ml.model  # noqa: F401  (custom layers)
 
     model = keras.saving.load_model(model_path, safe_mode=True, compile=False)
     z = model.input["noise"].shape[-1] if isinstance(model.input, dict) else 8
@@ -101,7 +101,7 @@ def scores(model_path: Path, features: np.ndarray) -> np.ndarray:
 
 
 def _one_wrong_summary(data: dict[str, np.ndarray], score: np.ndarray, label: np.ndarray) -> dict:
-    from hepgan.train import _auc
+    from hepgan.ml.train import _auc
 
     sel = data["same"] == 2
     real = data["same"] == 3
@@ -122,7 +122,7 @@ def _one_wrong_summary(data: dict[str, np.ndarray], score: np.ndarray, label: np
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hepgan.train import _auc
+    from hepgan.ml.train import _auc
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path)

@@ -87,8 +87,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
 @_guarded
 def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bool | None, **flags: Any) -> None:
     """Simulate events with ACTS (pyacts): hits, truth particles and the classic tracks."""
-    from hepgan.simulate import SimulationConfig
-    from hepgan.simulate import simulate as run_simulation
+    from hepgan.acts.simulation import SimulationConfig
+    from hepgan.acts.simulation import simulate as run_simulation
 
     overrides = {k: v for k, v in flags.items() if v is not None}
     cfg = SimulationConfig.from_toml(config, **overrides) if config else SimulationConfig(**overrides)
@@ -104,7 +104,7 @@ def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bo
 @_guarded
 def import_(fmt: str, src: Path, output: Path, detectors: Path | None) -> None:
     """Convert a folder of TrackML or ACTS CSV events to one hepgan ROOT file."""
-    from hepgan.importers import import_events
+    from hepgan.io.importers import import_events
 
     n = import_events(fmt, src, output, detectors=detectors)
     click.echo(f"imported {n} events -> {output}")
@@ -116,13 +116,13 @@ def import_(fmt: str, src: Path, output: Path, detectors: Path | None) -> None:
 @_guarded
 def inspect(file: Path, as_json: bool) -> None:
     """Trees, branches, events, hits per event and geometry ids of an event file."""
-    from hepgan.inspect import inspect_file
+    from hepgan.io.inspection import inspect_file
 
     report = inspect_file(file)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        from hepgan.inspect import format_report
+        from hepgan.io.inspection import format_report
 
         click.echo(format_report(report))
 
@@ -136,7 +136,7 @@ def inspect(file: Path, as_json: bool) -> None:
 def dataset(ctx: click.Context, inputs: tuple[Path, ...], output: Path, max_seeds_per_shard: int) -> None:
     """Training shards: our seeds on the hits, their features, matched to the ACTS tracks
     (and labelled real or fake from the hits' particles where the files hold truth)."""
-    from hepgan.dataset import DatasetConfig, build_dataset
+    from hepgan.ml.dataset import DatasetConfig, build_dataset
 
     doc = build_dataset(
         list(inputs), output, config=DatasetConfig(max_seeds_per_shard=max_seeds_per_shard), progress=ctx.obj["progress"]
@@ -153,8 +153,8 @@ def dataset(ctx: click.Context, inputs: tuple[Path, ...], output: Path, max_seed
 def train(ctx: click.Context, config: Path, resume: bool, epochs: int | None) -> None:
     """Train the conditional GAN (Keras 3; TensorFlow by default, KERAS_BACKEND=jax on a GPU)."""
     _require("keras", "train")
-    from hepgan.train import TrainConfig, check_inputs, import_tensorflow_quietly
-    from hepgan.train import train as run_training
+    from hepgan.ml.train import TrainConfig, check_inputs, import_tensorflow_quietly
+    from hepgan.ml.train import train as run_training
 
     cfg = TrainConfig.from_toml(config, epochs=epochs)
     check_inputs(cfg)
@@ -171,8 +171,8 @@ def train(ctx: click.Context, config: Path, resume: bool, epochs: int | None) ->
 def export(model: Path, output: Path) -> None:
     """Export a generator checkpoint to ONNX (opset 17), refused unless it matches Keras to 1e-5."""
     _require("tf2onnx", "train")
-    from hepgan.export import check_model_file, export_onnx
-    from hepgan.train import import_tensorflow_quietly
+    from hepgan.ml.export import check_model_file, export_onnx
+    from hepgan.ml.train import import_tensorflow_quietly
 
     check_model_file(model)
     import_tensorflow_quietly(debug=_Context.debug)
@@ -190,7 +190,7 @@ def export(model: Path, output: Path) -> None:
 def calibrate(model: Path, inputs: tuple[Path, ...], max_events: int, dry_run: bool) -> None:
     """Calibrate MODEL's track errors on held-out INPUTS (hits + classic tracks): the pull
     widths (classic - mean) / spread become 1; stored in the model's metadata."""
-    from hepgan.calibrate import calibrate_spread
+    from hepgan.ml.calibrate import calibrate_spread
 
     result = calibrate_spread(model, inputs, max_events=max_events, dry_run=dry_run)
     _print_summary(f"{'measured' if dry_run else 'calibrated'} {model} on {result['events']} events, {result['tracks']} tracks", {
@@ -219,7 +219,7 @@ def reco(ctx: click.Context, inputs: tuple[Path, ...], output: Path, model: Path
          b_field: float | None, threads: int, workers: int | None, scheduler: str | None, step_events: int, gpu: bool,
          seed: int, progress: bool | None) -> None:
     """Reconstruct tracks with the surrogate (or ACTS): OUTPUT/<input name>.root per input (resumable)."""
-    from hepgan.reco import reconstruct_files
+    from hepgan.reco.driver import reconstruct_files
 
     summary = reconstruct_files(
         list(inputs), output, model=model, engine=engine, threads=threads, workers=workers, scheduler=scheduler,
@@ -269,7 +269,7 @@ def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path
 def bench(ctx: click.Context, output: Path, sizes: str, events: int | None, repeats: int, model: Path | None, gpu: bool,
           seed: int) -> None:
     """The benchmark protocol: ACTS and the surrogate on the same events in this process."""
-    from hepgan.bench import run_bench
+    from hepgan.perf.bench import run_bench
 
     results = run_bench(
         output, sizes=tuple(s.strip() for s in sizes.split(",") if s.strip()), events=events, repeats=repeats,
@@ -285,7 +285,7 @@ def bench(ctx: click.Context, output: Path, sizes: str, events: int | None, repe
 def report(results: tuple[Path, ...], output: Path) -> None:
     """One self-contained HTML page (plots inside) from bench results JSON files."""
     _require("matplotlib", "report")
-    from hepgan.report import write_report
+    from hepgan.perf.report import write_report
 
     click.echo(f"report -> {write_report(list(results), output)}")
 

@@ -2,7 +2,7 @@
 
 ACTS simulates and reconstructs a small sample (its per-algorithm time measured in this
 process); the shipped surrogate model reconstructs the same events from their hits alone; both
-are scored against truth with `hepgan.metrics`, and their speed compared, 1 thread each.
+are scored against truth with `hepgan.perf.metrics`, and their speed compared, 1 thread each.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ def run_demo(
     """Simulate `events` of `vertices` x `particles` pions into `output`, reconstruct them with
     the surrogate, and compare with ACTS. A re-run with the same arguments reuses the finished
     files (the simulation and the reconstruction are both resumable)."""
-    from hepgan import metrics
-    from hepgan.io import read_events
-    from hepgan.reco import reconstruct_files
-    from hepgan.simulate import SimulationConfig, simulate
+    from hepgan.acts.simulation import SimulationConfig, simulate
+    from hepgan.io.events import read_events
+    from hepgan.perf import metrics
+    from hepgan.reco.driver import reconstruct_files
 
     output = Path(output)
     sample = output / f"events_{vertices}x{particles}_n{events}_s{seed}.root"

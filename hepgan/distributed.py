@@ -2,8 +2,8 @@
 
 ``hepgan reco --workers N`` starts a ``dask.distributed.LocalCluster`` of N worker processes
 with one thread each; ``--scheduler ADDRESS`` connects to a running cluster instead. A task is
-one entry range of one input file (:func:`hepgan.reco.process_range`); each worker process
-builds its onnxruntime session once (:func:`hepgan.engine.cached_engine`) and reuses it for
+one entry range of one input file (:func:`hepgan.reco.driver.process_range`); each worker process
+builds its onnxruntime session once (:func:`hepgan.reco.engine.cached_engine`) and reuses it for
 every task it runs. The client writes the outputs, in the order of the ranges, so an output
 is the same bytes-for-bytes tracks as a single-process run: the noise of an event is seeded
 by its event id, not by which worker ran it or when.

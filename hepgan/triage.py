@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from hepgan.engine import read_model_info, shipped_model_path
 from hepgan.errors import InputError
-from hepgan.reco import RangeResult, RecoOptions, run_files
+from hepgan.reco.driver import RangeResult, RecoOptions, run_files
+from hepgan.reco.engine import read_model_info, shipped_model_path
 
 __all__ = ["QUANTITIES", "TriageConfig", "compile_rule", "event_quantities", "triage_files"]
 
@@ -372,7 +372,7 @@ def triage_files(
         select: the selection rule (see :func:`compile_rule`; names in :data:`QUANTITIES`).
         model: model.onnx (default: the shipped model).
         threads, step_events, workers, scheduler, progress, seed, b_field: as for
-            ``hepgan.reco.reconstruct_files``.
+            ``hepgan.reco.driver.reconstruct_files``.
         plots: write PNG plots (needs matplotlib).
         config: thresholds of the summary and flags.
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgan.features import N_HELIX, N_SEED_HITS, FeatureConfig
-from hepgan.geometry import GENERIC_DETECTOR, Geometry
-from hepgan.seeding import SeedingConfig
+from hepgan.reco.features import N_HELIX, N_SEED_HITS, FeatureConfig
+from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
+from hepgan.reco.seeding import SeedingConfig
 
 SHIPPED = Path(__file__).resolve().parent.parent / "deploy" / "models" / "hepgan-generic.onnx"
 

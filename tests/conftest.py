@@ -8,8 +8,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.io import HITS, PARTICLES, TRACKS, RootEventWriter
+from hepgan.io.events import HITS, TRACKS, RootEventWriter
+from hepgan.reco.geometry import GENERIC_DETECTOR
 
 
 def random_hit_columns(n_events: int, *, seed: int = 0, first_event: int = 0) -> dict[str, object]:
@@ -57,7 +57,7 @@ def hits_file(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def small_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 events of 2 vertices x 20 pions from ACTS (seed 7): hits, particles, tracks, timing."""
-    from hepgan.simulate import SimulationConfig, simulate
+    from hepgan.acts.simulation import SimulationConfig, simulate
 
     path = tmp_path_factory.mktemp("sim") / "small.root"
     simulate(path, SimulationConfig(events=3, vertices=2, particles=20, seed=7), progress=False)
@@ -67,7 +67,7 @@ def small_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sim_20x50(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 events of 20 vertices x 50 pions from ACTS (seed 42): the DESIGN's 20 x 50 sample."""
-    from hepgan.simulate import SimulationConfig, simulate
+    from hepgan.acts.simulation import SimulationConfig, simulate
 
     path = tmp_path_factory.mktemp("sim") / "sample_20x50.root"
     simulate(path, SimulationConfig(events=5, vertices=20, particles=50, seed=42), progress=False)
@@ -81,7 +81,7 @@ def sim_20x50(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def dataset_pair(tmp_path_factory: pytest.TempPathFactory, sim_20x50: Path, small_sim: Path) -> tuple[Path, Path]:
     """(training, validation) dataset folders: our seeds on the 20 x 50 sample and on the
     small 2 x 20 sample, matched to ACTS's tracks."""
-    from hepgan.dataset import DatasetConfig, build_dataset
+    from hepgan.ml.dataset import DatasetConfig, build_dataset
 
     root = tmp_path_factory.mktemp("datasets")
     build_dataset([sim_20x50], root / "train", config=DatasetConfig(), progress=False)

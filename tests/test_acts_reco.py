@@ -11,8 +11,8 @@ import pytest
 import uproot
 
 from hepgan.errors import InputError
-from hepgan.io import HITS, RootEventWriter, read_events
-from hepgan.reco import reconstruct_files
+from hepgan.io.events import HITS, RootEventWriter, read_events
+from hepgan.reco.driver import reconstruct_files
 
 pytest.importorskip("acts")
 

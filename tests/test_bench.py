@@ -1,4 +1,4 @@
-"""hepgan.bench: the protocol at a tiny size (real ACTS, real engine), JSON layout and sanity."""
+"""hepgan.perf.bench: the protocol at a tiny size (real ACTS, real engine), JSON layout and sanity."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ pytest.importorskip("acts")
 
 from _fake_model import model_for_tests  # noqa: E402
 
-from hepgan.bench import STAGES, agreement, fit_exponent, parse_size, run_bench  # noqa: E402
 from hepgan.errors import InputError  # noqa: E402
+from hepgan.perf.bench import STAGES, agreement, fit_exponent, parse_size, run_bench  # noqa: E402
 
 _SIZES = ("1x20", "2x20")
 

@@ -11,9 +11,9 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepgan.dataset import DatasetConfig, RunningStats, build_dataset
-from hepgan.features import FeatureConfig
-from hepgan.io import HITS, TRACKS, RootEventWriter, has_truth, read_events
+from hepgan.io.events import HITS, TRACKS, RootEventWriter, has_truth, read_events
+from hepgan.ml.dataset import DatasetConfig, RunningStats, build_dataset
+from hepgan.reco.features import FeatureConfig
 
 CONFIG = DatasetConfig(features=FeatureConfig(layers=8, candidates=3), max_seeds_per_shard=6000)
 
@@ -103,7 +103,7 @@ def test_shards_labels_stats_resume_and_truth(sim_20x50, tmp_path, caplog):
         for tree in ("hits", "tracks"):
             w.write_chunk(tree, {name: events[tree][name] for name in w.schemas[tree].names})
     assert has_truth(sim_20x50) and not has_truth(plain)
-    with caplog.at_level(logging.WARNING, logger="hepgan.dataset"):
+    with caplog.at_level(logging.WARNING, logger="hepgan.ml.dataset"):
         doc_plain = build_dataset([plain], tmp_path / "ds_plain", config=CONFIG, progress=False)
     assert "no truth branches" in caplog.text and str(plain) in caplog.text
     _, shards_plain = _load(tmp_path / "ds_plain")

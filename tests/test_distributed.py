@@ -14,7 +14,7 @@ pytest.importorskip("dask.distributed")
 from _fake_model import model_for_tests  # noqa: E402
 
 from hepgan.errors import InputError  # noqa: E402
-from hepgan.reco import reconstruct_files  # noqa: E402
+from hepgan.reco.driver import reconstruct_files  # noqa: E402
 
 
 def _flat(path: Path) -> dict[str, bytes]:

@@ -15,12 +15,12 @@ pytest.importorskip("onnx")
 
 from _fake_model import SHIPPED, build_fake_model, model_for_tests  # noqa: E402
 
-from hepgan.ambiguity import AmbiguityConfig, resolve  # noqa: E402
-from hepgan.engine import Engine, antithetic_normal, read_model_info  # noqa: E402
-from hepgan.features import FeatureConfig  # noqa: E402
 from hepgan.errors import InputError  # noqa: E402
-from hepgan.io import read_events  # noqa: E402
-from hepgan.schema import TRACKS  # noqa: E402
+from hepgan.io.events import read_events  # noqa: E402
+from hepgan.io.schema import TRACKS  # noqa: E402
+from hepgan.reco.ambiguity import AmbiguityConfig, resolve  # noqa: E402
+from hepgan.reco.engine import Engine, antithetic_normal, read_model_info  # noqa: E402
+from hepgan.reco.features import FeatureConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +154,8 @@ def test_shipped_model_loads() -> None:
 def test_no_tensorflow_on_the_reco_path(model: Path, small_sim: Path, tmp_path: Path) -> None:
     code = f"""
 import sys
-from hepgan.reco import reconstruct_files
-import hepgan.triage, hepgan.distributed, hepgan.engine
+from hepgan.reco.driver import reconstruct_files
+import hepgan.triage, hepgan.distributed, hepgan.reco.engine
 reconstruct_files([{str(small_sim)!r}], {str(tmp_path)!r}, model={str(model)!r}, progress=False)
 bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx', 'torch', 'jax', 'acts'))
 assert not bad, bad

@@ -9,11 +9,11 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepgan.dataset import match_seeds
-from hepgan.features import FeatureConfig, build_features, feature_names, layer_table
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.io import read_events
-from hepgan.seeding import find_seeds
+from hepgan.io.events import read_events
+from hepgan.ml.dataset import match_seeds
+from hepgan.reco.features import FeatureConfig, build_features, feature_names, layer_table
+from hepgan.reco.geometry import GENERIC_DETECTOR
+from hepgan.reco.seeding import find_seeds
 
 G = GENERIC_DETECTOR
 HEAD = 14
@@ -145,7 +145,7 @@ def test_scattering_material_per_surface():
     path_length; a volume's own x/X0 reaches its layers."""
     from dataclasses import replace
 
-    from hepgan.features import _surface_theta0, _theta0
+    from hepgan.reco.features import _surface_theta0, _theta0
 
     theta = 0.4
     s, c = np.sin(theta), np.cos(theta)
@@ -184,8 +184,8 @@ def test_path_length_widens_forward_roads_only(sim_20x50):
 
 
 def test_resolution_table_matches_simulation():
-    acts_chain = pytest.importorskip("hepgan.acts_chain")
-    from hepgan.features import GENERIC_RESOLUTION
+    acts_chain = pytest.importorskip("hepgan.acts.chain")
+    from hepgan.reco.features import GENERIC_RESOLUTION
 
     ours = {v: (a, b) for v, a, b in GENERIC_RESOLUTION}
     assert ours.keys() == acts_chain.DIGI_SMEARING_MM.keys()
@@ -194,11 +194,11 @@ def test_resolution_table_matches_simulation():
 
 
 def test_fit_block_agrees_with_acts_better_than_the_seed(dataset_pair):
-    """The fit block (hepgan.trackfit) is the reference the generator corrects: against ACTS's
+    """The fit block (hepgan.reco.roadfit) is the reference the generator corrects: against ACTS's
     parameters of the matched tracks it must beat the three-hit seed helix by far. Measured on
     the 20 x 50 and 100 x 50 validation events, pT > 1 GeV: core widths of fit - ACTS against
     seed - ACTS, d0 0.018 / 0.044 mm, z0 0.032 / 0.064 mm, q/p 0.55% / 10%."""
-    from hepgan.train import load_shards, reference_of
+    from hepgan.ml.train import load_shards, reference_of
 
     data, stats = load_shards(dataset_pair[0])
     offset, _ = reference_of(stats)

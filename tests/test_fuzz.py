@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from hepgan.errors import InputError
-from hepgan.io import HITS, read_events
+from hepgan.io.events import HITS, read_events
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -92,7 +92,7 @@ _CELLS = st.one_of(st.integers(-(2**63), 2**64), st.floats(allow_nan=True, allow
     rows=st.lists(st.lists(_CELLS, min_size=0, max_size=10), max_size=5),
 )
 def test_csv_reader_on_arbitrary_tables(tmp_path_factory: pytest.TempPathFactory, columns, rows) -> None:
-    from hepgan.importers import read_csv_columns
+    from hepgan.io.importers import read_csv_columns
 
     path = tmp_path_factory.mktemp("csv") / "event000000001-hits.csv"
     lines = [",".join(columns)] + [",".join(str(c) for c in r) for r in rows]
@@ -116,9 +116,9 @@ _KERNEL_SCRIPT = textwrap.dedent(
     import json, sys
     import numpy as np
     from hepgan.errors import InputError
-    from hepgan.features import FeatureConfig, build_features
-    from hepgan.geometry import GENERIC_DETECTOR as G
-    from hepgan.seeding import find_seeds
+    from hepgan.reco.features import FeatureConfig, build_features
+    from hepgan.reco.geometry import GENERIC_DETECTOR as G
+    from hepgan.reco.seeding import find_seeds
     cases = json.load(sys.stdin)
     fc = FeatureConfig()
     for i, c in enumerate(cases):
@@ -144,7 +144,7 @@ _KERNEL_SCRIPT = textwrap.dedent(
 
 @st.composite
 def hit_arrays(draw):
-    from hepgan.geometry import GENERIC_DETECTOR as G
+    from hepgan.reco.geometry import GENERIC_DETECTOR as G
 
     n = draw(st.integers(0, 60))
     pixel = [x for x in G.layers if x.volume_id in G.pixel_volumes] or list(G.layers)
@@ -166,7 +166,7 @@ def hit_arrays(draw):
 
 def _physics_like(n_events: int, seed: int) -> list[dict]:
     """Realistic dense events (helices from the origin), shuffled and with duplicated hits."""
-    from hepgan.geometry import GENERIC_DETECTOR as G
+    from hepgan.reco.geometry import GENERIC_DETECTOR as G
 
     rng = np.random.default_rng(seed)
     pixel = [x for x in G.layers if x.volume_id in G.pixel_volumes and x.is_barrel]

@@ -1,4 +1,4 @@
-"""hepgan.geometry: the shipped generic detector against what ACTS simulates, and inference."""
+"""hepgan.reco.geometry: the shipped generic detector against what ACTS simulates, and inference."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hepgan.errors import InputError
-from hepgan.geometry import GENERIC_DETECTOR, Geometry, infer_geometry
-from hepgan.io import read_events
+from hepgan.io.events import read_events
+from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry, infer_geometry
 
 
 def test_every_simulated_hit_lies_on_a_shipped_layer(small_sim: Path) -> None:

@@ -9,8 +9,9 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.helix import (
+from hepgan.io.events import read_events
+from hepgan.reco.geometry import GENERIC_DETECTOR
+from hepgan.reco.helix import (
     PT_PER_TESLA_METRE,
     crossing_barrel,
     crossing_endcap,
@@ -19,7 +20,6 @@ from hepgan.helix import (
     helix_position,
     perigee_to_circle,
 )
-from hepgan.io import read_events
 
 B = 2.0
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from hepgan.errors import InputError
-from hepgan.importers import decode_geometry_id, import_events
-from hepgan.io import read_events
+from hepgan.io.events import read_events
+from hepgan.io.importers import decode_geometry_id, import_events
 
 
 def _write_csv(path: Path, columns: dict[str, np.ndarray], fmt: dict[str, str]) -> None:
@@ -112,7 +112,14 @@ def test_acts_csv_import_matches_acts_truth(tmp_path: Path) -> None:
     """ACTS's own CSV writers on a real ACTS run; the import gives measured positions close to
     the true ones, on the surfaces ACTS names, with every hit's particle in the particle list."""
     acts_examples = pytest.importorskip("acts.examples")
-    from hepgan.acts_chain import KEY_MEAS_SIMHITS, KEY_MEASUREMENTS, KEY_PARTICLES, KEY_SIMHITS, ChainConfig, build_chain
+    from hepgan.acts.chain import (
+        KEY_MEAS_SIMHITS,
+        KEY_MEASUREMENTS,
+        KEY_PARTICLES,
+        KEY_SIMHITS,
+        ChainConfig,
+        build_chain,
+    )
 
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir()
@@ -150,7 +157,7 @@ def test_acts_csv_import_matches_acts_truth(tmp_path: Path) -> None:
     assert np.percentile(distance[pixel], 99) < 0.1
     assert np.percentile(distance[~pixel], 99) < 10.0
     assert np.median(distance[~pixel]) < 1.0
-    from hepgan.geometry import GENERIC_DETECTOR
+    from hepgan.reco.geometry import GENERIC_DETECTOR
 
     GENERIC_DETECTOR.check_hits(ak.to_numpy(ak.flatten(hits.hit_volume_id)), ak.to_numpy(ak.flatten(hits.hit_layer_id)))
     for i in range(2):

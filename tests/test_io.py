@@ -1,4 +1,4 @@
-"""hepgan.io: round trips, chunking, branch maps, and every kind of bad input."""
+"""hepgan.io.events: round trips, chunking, branch maps, and every kind of bad input."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import uproot
 from conftest import empty_tracks, random_hit_columns
 
 from hepgan.errors import InputError
-from hepgan.io import HITS, TRACKS, BranchMap, RootEventWriter, iterate_chunks, read_events, temporary_path
+from hepgan.io.events import HITS, TRACKS, BranchMap, RootEventWriter, iterate_chunks, read_events, temporary_path
 
 
 def test_round_trip_keeps_values_and_dtypes(tmp_path: Path) -> None:
@@ -203,7 +203,7 @@ def test_events_without_hits_are_valid(tmp_path: Path) -> None:
 
 
 def test_file_metadata_round_trip(tmp_path: Path) -> None:
-    from hepgan.io import read_file_metadata
+    from hepgan.io.events import read_file_metadata
 
     path = tmp_path / "m.root"
     with RootEventWriter(path, [HITS], metadata={"b_field_t": 1.5}) as w:

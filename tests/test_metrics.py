@@ -1,4 +1,4 @@
-"""Tests of hepgan.metrics on hand-built events whose answers are known exactly."""
+"""Tests of hepgan.perf.metrics on hand-built events whose answers are known exactly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hepgan import metrics as m
+from hepgan.perf import metrics as m
 
 # --------------------------------------------------------------------------------------------
 # Event builders

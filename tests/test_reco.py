@@ -19,9 +19,9 @@ pytest.importorskip("onnx")
 from _fake_model import model_for_tests  # noqa: E402
 
 from hepgan.errors import InputError  # noqa: E402
-from hepgan.io import RootEventWriter, read_events  # noqa: E402
-from hepgan.reco import reconstruct_files  # noqa: E402
-from hepgan.schema import HITS, TreeSchema  # noqa: E402
+from hepgan.io.events import RootEventWriter, read_events  # noqa: E402
+from hepgan.io.schema import HITS, TreeSchema  # noqa: E402
+from hepgan.reco.driver import reconstruct_files  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_killed_run_leaves_no_output_and_rerun_completes(model: Path, sim_20x50:
     out_dir = tmp_path / "out"
     final = out_dir / "sample_20x50.root"
     code = (
-        "from hepgan.reco import reconstruct_files\n"
+        "from hepgan.reco.driver import reconstruct_files\n"
         f"reconstruct_files([{str(sim_20x50)!r}], {str(out_dir)!r}, model={str(model)!r}, step_events=1, progress=False)\n"
     )
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
@@ -155,8 +155,8 @@ def test_a_file_of_another_field_is_refused(tmp_path: Path, small_sim: Path) -> 
     """`hepgan simulate` records its field; reco refuses a file made in another one (the
     generator's momenta scale with the field it was trained at), before writing anything."""
     from hepgan.errors import InputError
-    from hepgan.io import HITS, RootEventWriter, read_events, read_file_metadata
-    from hepgan.reco import reconstruct_files
+    from hepgan.io.events import HITS, RootEventWriter, read_events, read_file_metadata
+    from hepgan.reco.driver import reconstruct_files
 
     assert read_file_metadata(small_sim)["b_field_t"] == 2.0
     hits = read_events(small_sim, trees=("hits",), truth=True)["hits"]

@@ -9,10 +9,8 @@ output left behind (nothing under the final name, no temporary files in the outp
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,8 +27,8 @@ pytest.importorskip("onnx")
 from _fake_model import build_fake_model, model_for_tests  # noqa: E402
 from conftest import empty_tracks, random_hit_columns  # noqa: E402
 
-from hepgan.geometry import GENERIC_DETECTOR, Geometry  # noqa: E402
-from hepgan.io import HITS, TRACKS, RootEventWriter, read_events  # noqa: E402
+from hepgan.io.events import HITS, TRACKS, RootEventWriter, read_events  # noqa: E402
+from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -315,8 +313,8 @@ def test_checker_runs_before_any_session(tmp_path: Path, monkeypatch: pytest.Mon
     import onnx
     import onnxruntime
 
-    from hepgan.engine import Engine
     from hepgan.errors import InputError
+    from hepgan.reco.engine import Engine
 
     path = build_fake_model(tmp_path / "ok.onnx")
     proto = onnx.load(path)
@@ -489,7 +487,7 @@ def test_train_output_cannot_overwrite_inputs(tmp_path: Path, output: str, needl
 
 
 def test_train_config_paths_resolve_against_the_config(tmp_path: Path) -> None:
-    from hepgan.train import TrainConfig
+    from hepgan.ml.train import TrainConfig
 
     cfg = TrainConfig.from_toml(_train_config(tmp_path, "", output="../build/model"))
     assert cfg.output == str((tmp_path / "build" / "model").resolve())
@@ -617,7 +615,7 @@ def test_dask_worker_killed_midway_gives_identical_outputs(model: Path, small_si
     distributed = pytest.importorskip("distributed")
     import threading
 
-    from hepgan.reco import reconstruct_files
+    from hepgan.reco.driver import reconstruct_files
 
     inputs = _inputs(tmp_path / "in", 2, 40) + [small_sim]
     reconstruct_files(inputs, tmp_path / "serial", model=model, progress=False, step_events=100)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepgan.engine import read_model_info, shipped_model_path
-from hepgan.io import read_events
+from hepgan.io.events import read_events
+from hepgan.reco.engine import read_model_info, shipped_model_path
 from hepgan.triage import FLAGS, triage_files
 
 REPO = Path(__file__).resolve().parent.parent

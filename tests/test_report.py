@@ -1,4 +1,4 @@
-"""hepgan.report: a self-contained page from bench JSONs, rendered in headless Chromium."""
+"""hepgan.perf.report: a self-contained page from bench JSONs, rendered in headless Chromium."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ pytest.importorskip("acts")
 
 from _fake_model import model_for_tests  # noqa: E402
 
-from hepgan.bench import run_bench  # noqa: E402
 from hepgan.errors import InputError  # noqa: E402
-from hepgan.report import write_report  # noqa: E402
+from hepgan.perf.bench import run_bench  # noqa: E402
+from hepgan.perf.report import write_report  # noqa: E402
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""hepgan.seeding: efficiency and purity on real ACTS events, geometry, order, invariances."""
+"""hepgan.reco.seeding: efficiency and purity on real ACTS events, geometry, order, invariances."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hepgan.seeding
-from hepgan.geometry import GENERIC_DETECTOR
-from hepgan.io import read_events
-from hepgan.seeding import SeedingConfig, find_seeds, layer_triplets
+import hepgan.reco.seeding
+from hepgan.io.events import read_events
+from hepgan.reco.geometry import GENERIC_DETECTOR
+from hepgan.reco.seeding import SeedingConfig, find_seeds, layer_triplets
 
 _HIT_BRANCHES = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
 
@@ -99,7 +99,7 @@ def test_reads_no_truth(seeding_sample: Path, events: dict) -> None:
     assert "hit_particle_id" not in hits.fields and "hit_tx" not in hits.fields
     seeds = find_seeds(*_columns(hits[2]), geometry=GENERIC_DETECTOR)
     np.testing.assert_array_equal(seeds, find_seeds(*_columns(events["hits"][2]), geometry=GENERIC_DETECTOR))
-    source = inspect.getsource(hepgan.seeding)
+    source = inspect.getsource(hepgan.reco.seeding)
     assert "particle" not in source and "hit_t" not in source
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
-
 from _fake_model import SHIPPED
-from hepgan.bench import agreement
-from hepgan.engine import Engine
-from hepgan.io import read_events
-from hepgan.metrics import summarize
-from hepgan.train import _auc
+
+from hepgan.io.events import read_events
+from hepgan.ml.train import _auc
+from hepgan.perf.bench import agreement
+from hepgan.perf.metrics import summarize
+from hepgan.reco.engine import Engine
 
 pytestmark = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped model")
 
@@ -73,9 +73,9 @@ def test_sampled_spread_is_calibrated(figures: dict) -> None:
 @pytest.fixture(scope="module")
 def seed_scores(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Score and truth split of every seed of 2 fresh 100 x 50 events."""
-    from hepgan.dataset import DatasetConfig, _event_arrays, process_event
-    from hepgan.features import layer_table
-    from hepgan.simulate import SimulationConfig, simulate
+    from hepgan.acts.simulation import SimulationConfig, simulate
+    from hepgan.ml.dataset import DatasetConfig, _event_arrays, process_event
+    from hepgan.reco.features import layer_table
 
     path = tmp_path_factory.mktemp("dense") / "dense_100x50.root"
     simulate(path, SimulationConfig(events=2, vertices=100, particles=50, seed=77), progress=False)

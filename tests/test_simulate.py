@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import uproot
 
+from hepgan.acts.simulation import SimulationConfig, _EventBuffer, pack_barcode, simulate
 from hepgan.errors import InputError
-from hepgan.schema import ACTS_TIMING, HITS, PARTICLES, TRACKS
-from hepgan.simulate import SimulationConfig, _EventBuffer, pack_barcode, simulate
+from hepgan.io.schema import ACTS_TIMING, HITS, PARTICLES, TRACKS
 
 SCHEMAS = (HITS, PARTICLES, TRACKS)
 GENERIC_VOLUMES = {7, 8, 9, 12, 13, 14, 16, 17, 18}

@@ -1,4 +1,4 @@
-"""The road fit (hepgan.trackfit): exact on exact helices, better than the seed with noise,
+"""The road fit (hepgan.reco.roadfit): exact on exact helices, better than the seed with noise,
 better with its scattering model than without when tracks scatter, and it picks the right hit."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from hepgan.helix import crossing_barrel, perigee_to_circle
-from hepgan.trackfit import fit_road
+from hepgan.reco.helix import crossing_barrel, perigee_to_circle
+from hepgan.reco.roadfit import fit_road
 
 B = 2.0
 RADII = (32.0, 72.0, 116.0, 172.0, 260.0, 360.0, 500.0, 660.0, 820.0, 1020.0)

@@ -15,7 +15,7 @@ pytest.importorskip("keras")
 pytest.importorskip("tensorflow")
 
 from hepgan.errors import InputError  # noqa: E402
-from hepgan.train import TrainConfig, train  # noqa: E402
+from hepgan.ml.train import TrainConfig, train  # noqa: E402
 
 
 def _config(tmp: Path, data: tuple[Path, Path], name: str, **kw) -> TrainConfig:
@@ -88,8 +88,8 @@ def test_score_learns_truth_even_without_fakes_to_validate_on(trained: tuple[Tra
     test_shipped_physics.py."""
     import keras
 
-    import hepgan.model  # noqa: F401  (custom layers)
-    from hepgan.train import evaluate, load_shards, validation_quality, with_score_label
+    import hepgan.ml.model  # noqa: F401  (custom layers)
+    from hepgan.ml.train import evaluate, load_shards, validation_quality, with_score_label
 
     cfg, card = trained
     v = card["validation"]
@@ -102,7 +102,7 @@ def test_score_learns_truth_even_without_fakes_to_validate_on(trained: tuple[Tra
 
 
 def test_score_label_resolution(tmp_path: Path) -> None:
-    from hepgan.train import Arrays, resolve_score_label, with_score_label
+    from hepgan.ml.train import Arrays, resolve_score_label, with_score_label
 
     def arrays(real: list[float]) -> Arrays:
         n = len(real)
@@ -125,7 +125,7 @@ def test_score_label_resolution(tmp_path: Path) -> None:
 
 
 def test_early_stopping_counts_relative_gains_alike() -> None:
-    from hepgan.train import validation_quality
+    from hepgan.ml.train import validation_quality
 
     seeds = {"d0": 0.05, "z0": 0.095, "phi": 1.7e-3, "theta": 3.6e-4, "qop": 0.0885}
     res = {"d0": 0.0174, "z0": 0.0447, "phi": 3.8e-4, "theta": 1.9e-4, "qop": 0.0055}
@@ -161,7 +161,7 @@ def test_jax_train_step_learns(tmp_path: Path, dataset_pair: tuple[Path, Path]) 
         "epochs = 2\nbatch_size = 256\nsteps_per_epoch = 60\nwidth = 64\nhead_width = 32\ndisc_width = 64\n"
     )
     code = (
-        "import json, sys\nfrom hepgan.train import TrainConfig, train\n"
+        "import json, sys\nfrom hepgan.ml.train import TrainConfig, train\n"
         f"card = train(TrainConfig.from_toml({str(cfg)!r}), progress=False)\n"
         "import keras, sys\nassert keras.backend.backend() == 'jax'\n"
         "print(json.dumps(card['validation']))\n"

@@ -15,7 +15,7 @@ from _fake_model import build_fake_model  # noqa: E402
 from conftest import random_hit_columns  # noqa: E402
 
 from hepgan.errors import InputError  # noqa: E402
-from hepgan.io import HITS, RootEventWriter  # noqa: E402
+from hepgan.io.events import HITS, RootEventWriter  # noqa: E402
 from hepgan.triage import compile_rule, triage_files  # noqa: E402
 
 

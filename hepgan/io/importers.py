@@ -23,8 +23,8 @@ import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io import HITS, PARTICLES, RootEventWriter
-from hepgan.schema import pack_particle_id
+from hepgan.io.events import HITS, PARTICLES, RootEventWriter
+from hepgan.io.schema import pack_particle_id
 
 __all__ = ["FORMATS", "decode_geometry_id", "import_events", "read_csv_columns"]
 
@@ -258,7 +258,7 @@ _BARCODE_COLUMNS = ("particle_id_pv", "particle_id_sv", "particle_id_part", "par
 
 def _acts_particle_ids(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(particle id, is primary) from an ACTS CSV file. ACTS 48 writes the barcode as five
-    columns, packed here as `hepgan.schema.pack_particle_id` (the same ids `hepgan simulate`
+    columns, packed here as `hepgan.io.schema.pack_particle_id` (the same ids `hepgan simulate`
     writes); primary = generation 0, no secondary vertex, sub-particle 0."""
     with path.open(newline="") as fh:
         header = [h.strip() for h in next(csv.reader(fh), [])]

@@ -10,8 +10,8 @@ import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io import _READ_ERRORS, _open_root, iterate_chunks, read_file_metadata
-from hepgan.schema import SCHEMAS
+from hepgan.io.events import _READ_ERRORS, _open_root, iterate_chunks, read_file_metadata
+from hepgan.io.schema import SCHEMAS
 
 __all__ = ["format_report", "inspect_file"]
 

@@ -5,9 +5,9 @@ module), not ACTS measurement objects. They are rebuilt without changing them: e
 becomes a sim hit on its surface (projected onto the module plane, which removes only the
 float32 rounding of the file), and ACTS's own digitisation turns it into a measurement with
 the ``Exact`` smearer, i.e. the local position unchanged and the covariance of the smearing
-that ``hepgan simulate`` applies (:data:`hepgan.acts_chain.DIGI_SMEARING_MM`). Seeding, CKF
+that ``hepgan simulate`` applies (:data:`hepgan.acts.chain.DIGI_SMEARING_MM`). Seeding, CKF
 and greedy ambiguity resolution are then the algorithms and cuts of ``hepgan simulate``
-(:mod:`hepgan.acts_chain`), so on a simulated file this reproduces the file's own ACTS tracks.
+(:mod:`hepgan.acts.chain`), so on a simulated file this reproduces the file's own ACTS tracks.
 
 The measurement model is the generic detector's. A file from another detector is refused by
 its surfaces: every hit must lie on a sensitive surface of the generic detector.
@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import acts
 import acts.examples as ae
-from hepgan import acts_chain as ac
+import numpy as np
+
+from hepgan.acts import chain as ac
 from hepgan.errors import InputError
 
 __all__ = ["ACTS_STAGES", "EventHits", "reconstruct_events"]
@@ -45,7 +45,7 @@ PLANE_TOLERANCE_MM = 0.01
 
 @dataclass(frozen=True)
 class EventHits:
-    """The hits of one event as a file holds them (mm; ids as in ``hepgan.schema.HITS``)."""
+    """The hits of one event as a file holds them (mm; ids as in ``hepgan.io.schema.HITS``)."""
 
     event_id: int
     x: np.ndarray

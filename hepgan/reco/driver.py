@@ -1,14 +1,14 @@
 """``hepgan reco``: surrogate tracks for event files, one output file per input.
 
 For each input ``IN/<name>.root`` the output ``OUT/<name>.root`` holds a ``tracks`` tree in
-the layout of ACTS's tracks (``hepgan.schema.TRACKS``: ``event_id`` and the jagged
+the layout of ACTS's tracks (``hepgan.io.schema.TRACKS``: ``event_id`` and the jagged
 ``track_*`` branches), one entry per input event, same order.
 
 * Chunked: events are read ``step_events`` at a time (hits only, never truth branches), and
   each chunk is a task: in this process, or on a Dask cluster (``workers`` / ``scheduler``,
   :mod:`hepgan.distributed`).
 * Atomic: an output is written under a hidden temporary name and renamed when complete
-  (``hepgan.io.RootEventWriter``); a file under the final name is always whole.
+  (``hepgan.io.events.RootEventWriter``); a file under the final name is always whole.
 * Resumable: an input whose output exists is skipped; temporaries left by killed runs (their
   process id no longer alive on this machine) are removed before starting.
 * Reproducible: the noise of each event is seeded by (seed, event_id), so outputs do not
@@ -17,8 +17,8 @@ the layout of ACTS's tracks (``hepgan.schema.TRACKS``: ``event_id`` and the jagg
 Every run returns (and logs) a summary: events, tracks per event, and ms/event per stage
 (read, seeding, features, network, assignment, ambiguity, write).
 
-Engines: ``onnx`` (the surrogate, :mod:`hepgan.engine`) and ``acts`` (the classic chain on the
-same hits, :mod:`hepgan.acts_reco`; needs pyacts, the ``sim`` extra), same output layout.
+Engines: ``onnx`` (the surrogate, :mod:`hepgan.reco.engine`) and ``acts`` (the classic chain on the
+same hits, :mod:`hepgan.acts.classic`; needs pyacts, the ``sim`` extra), same output layout.
 
 The magnetic field: a file made by ``hepgan simulate`` records it; users' files may declare it
 (``b_field``). A file recorded or declared at a field other than the model's is refused by the
@@ -42,12 +42,12 @@ import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
-from hepgan.ambiguity import AmbiguityConfig
 from hepgan.distributed import make_executor
-from hepgan.engine import ENGINE_STAGES, AssignmentConfig, cached_engine, shipped_model_path
 from hepgan.errors import InputError
-from hepgan.io import METADATA_KEY, BranchMap, RootEventWriter, open_event_file, read_file_metadata, read_range
-from hepgan.schema import TRACKS
+from hepgan.io.events import METADATA_KEY, BranchMap, RootEventWriter, open_event_file, read_file_metadata, read_range
+from hepgan.io.schema import TRACKS
+from hepgan.reco.ambiguity import AmbiguityConfig
+from hepgan.reco.engine import ENGINE_STAGES, AssignmentConfig, cached_engine, shipped_model_path
 
 __all__ = [
     "ACTS_ENGINE_STAGES",
@@ -70,7 +70,7 @@ ENGINES = ("onnx", "acts")
 #: Stages of the summary's ms/event, in chain order (onnx engine).
 STAGES = ("read", *ENGINE_STAGES, "write")
 
-#: The same for the acts engine (:data:`hepgan.acts_reco.ACTS_STAGES`, spelled out here so
+#: The same for the acts engine (:data:`hepgan.acts.classic.ACTS_STAGES`, spelled out here so
 #: that naming the stages does not import pyacts).
 ACTS_ENGINE_STAGES = ("read", "measurements", "seeding", "ckf", "ambiguity", "write")
 
@@ -89,7 +89,7 @@ class RecoOptions:
     Attributes:
         model: the model file (resolved path); None for the acts engine.
         threads: onnxruntime intra-op threads per process.
-        providers: onnxruntime providers (see ``hepgan.engine.Engine``).
+        providers: onnxruntime providers (see ``hepgan.reco.engine.Engine``).
         seed: base of the per-event noise seeds.
         batch_size: seeds per network call.
         assignment, ambiguity: track building cuts.
@@ -182,7 +182,7 @@ def _flatten_tracks(per_event: list[dict[str, np.ndarray]]) -> tuple[np.ndarray,
 def process_range(path: str, start: int, stop: int, options: RecoOptions, b_field: float | None = None) -> RangeResult:
     """Reconstruct events ``[start, stop)`` of `path` (the task of a reco run).
 
-    Reads the hits tree without truth branches, validates it (``hepgan.io``), and runs the
+    Reads the hits tree without truth branches, validates it (``hepgan.io.events``), and runs the
     process's cached Engine on every event, or ACTS at `b_field` (tesla) for the acts engine.
     """
     if options.engine_name == "acts":
@@ -216,7 +216,7 @@ def process_range(path: str, start: int, stop: int, options: RecoOptions, b_fiel
 
 def _import_acts_reco() -> Any:
     try:
-        from hepgan import acts_reco
+        from hepgan.acts import classic as acts_reco
     except ImportError as exc:  # pyacts is the 'sim' extra, not an inference dependency
         msg = f"the acts engine needs pyacts ({exc}); install it with: pip install 'hepgan[sim]'"
         raise InputError(msg) from exc
@@ -487,7 +487,7 @@ def reconstruct_files(
     Args:
         inputs: event files with a ``hits`` tree (truth branches are never read).
         out_dir: output folder (created).
-        model: model.onnx (default: the shipped model, ``hepgan.engine.shipped_model_path``);
+        model: model.onnx (default: the shipped model, ``hepgan.reco.engine.shipped_model_path``);
             not used by the acts engine.
         engine: ``'onnx'`` (the surrogate) or ``'acts'`` (the classic chain, one thread per
             process; needs pyacts).

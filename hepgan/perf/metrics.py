@@ -3,7 +3,7 @@ truth perigee parameters, residuals, resolutions and pulls (DESIGN.md, "Metrics"
 
 One module used by the tests, the benchmarks and the reports. Pure numpy plus small numba
 kernels for the per-track loops; no I/O. Inputs are awkward arrays (or mappings of arrays) in the
-file layout of `hepgan.schema`, one entry per event, with flat branch names as uproot reads them:
+file layout of `hepgan.io.schema`, one entry per event, with flat branch names as uproot reads them:
 
 - ``hits``: ``hit_particle_id`` (var * int64, 0 = noise); for the TrackML score also the hit
   positions ``hit_tx, hit_ty, hit_tz`` (true) or ``hit_x, hit_y, hit_z`` (measured), mm.
@@ -49,7 +49,7 @@ import numba as nb
 import numpy as np
 
 from hepgan.errors import InputError, closest
-from hepgan.schema import TRACK_PARAMETERS
+from hepgan.io.schema import TRACK_PARAMETERS
 
 __all__ = [
     "C_GEV_PER_T_MM",

@@ -187,7 +187,7 @@ def _dataset_files(folder: str | os.PathLike) -> tuple[Path, list[Path]]:
 def load_shards(folder: str | os.PathLike, *, limit: int = 0, seed: int = 0) -> tuple[Arrays, dict]:
     """All shards of a dataset folder in memory (n x F x 4 bytes: 600 MB for a million seeds of
     the default 225 features), and its stats.json. `limit` > 0 keeps a random subset."""
-    from hepgan.model import residuals_from_params
+    from hepgan.ml.model import residuals_from_params
 
     stats_path, shards = _dataset_files(folder)
     stats = json.loads(stats_path.read_text())
@@ -240,7 +240,7 @@ def with_score_label(data: Arrays, label: str) -> Arrays:
 def reference_of(stats: dict) -> tuple[int, tuple[float, ...]]:
     """(first feature column, residual scale) of the helix the generator corrects: the fit
     block when the dataset's features carry one, else the seed helix."""
-    from hepgan.model import FIT_RESIDUAL_SCALE, RESIDUAL_SCALE
+    from hepgan.ml.model import FIT_RESIDUAL_SCALE, RESIDUAL_SCALE
 
     names = stats.get("layout", {}).get("features", {}).get("names", [])
     if "fit_d0" in names:
@@ -406,8 +406,8 @@ def evaluate(generator, data: Arrays, cfg: TrainConfig, *, seed: int = 12345, ba
     """Physics figures of the generator on `data`: resolution of the sampled mean against the
     classic parameters (68% core half-width, physical units) next to the seed estimate's, pull
     widths of (classic - mean) / spread, score AUC, and hit-assignment accuracy."""
-    from hepgan.engine import antithetic_normal
-    from hepgan.model import PARAMETERS
+    from hepgan.ml.model import PARAMETERS
+    from hepgan.reco.engine import antithetic_normal
 
     rng = np.random.default_rng(seed)
     outs: dict[str, list[np.ndarray]] = {"params": [], "params_std": [], "score": [], "hit_prob": []}
@@ -577,7 +577,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     check_inputs(cfg)
     import keras
 
-    from hepgan.model import ModelConfig, build_discriminator, build_export_generator, build_generator_parts
+    from hepgan.ml.model import ModelConfig, build_discriminator, build_export_generator, build_generator_parts
 
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ Plain Keras 3 (`keras.ops` only), so the same model trains under TensorFlow (CPU
 (the lent GPU) and exports to ONNX under TensorFlow.
 
 What is generated. For each seed the generator sees the condition features of
-`hepgan.features` (F values: the seed helix, the seed hits, and the K nearest hits on each of
+`hepgan.reco.features` (F values: the seed helix, the seed hits, and the K nearest hits on each of
 the next L surfaces with their normalised residuals). It returns
 
 - `score` (n,): probability that the seed belongs to a track the classic algorithm found;
@@ -16,7 +16,7 @@ the next L surfaces with their normalised residuals). It returns
 Parameters are generated as residuals to a reference helix, in units of a residual scale (qop
 relative to the reference's), because the reference already knows the track to about that
 precision and the network only has to learn the correction and its uncertainty. The reference is
-the features' fit block (``hepgan.trackfit``: the helix fitted over the seed and its road,
+the features' fit block (``hepgan.reco.roadfit``: the helix fitted over the seed and its road,
 `FIT_RESIDUAL_SCALE`) when they carry one, else the seed helix (columns 0-4, `RESIDUAL_SCALE`;
 models trained before the fit existed).
 The noise enters after the condition encoder, so the encoder runs once per seed and only a small
@@ -107,7 +107,7 @@ class Standardize(layers.Layer):
 class SeedEstimate(layers.Layer):
     """The physical reference perigee (n, 5) from five raw feature columns from `offset` (d0,
     z0/100, phi/pi, theta - pi/2, qop): the seed helix at 0, the fit block at its offset (see
-    `hepgan.features`). The name is the seed's, which it was alone before the fit existed."""
+    `hepgan.reco.features`). The name is the seed's, which it was alone before the fit existed."""
 
     def __init__(self, offset: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)

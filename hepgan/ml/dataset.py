@@ -1,7 +1,7 @@
 """``hepgan dataset``: training shards of (condition features, target track) pairs.
 
-For every event: our seeder (:func:`hepgan.seeding.find_seeds`) on the hits -> seeds ->
-condition features (:func:`hepgan.features.build_features`); every seed is matched to the
+For every event: our seeder (:func:`hepgan.reco.seeding.find_seeds`) on the hits -> seeds ->
+condition features (:func:`hepgan.reco.features.build_features`); every seed is matched to the
 ACTS track (``tracks`` tree) that holds all three of its hits (several: the one with the most
 hits, ties to the first); a matched seed is a positive (label 1, target = that track's
 perigee and which of its candidate hits belong to the track), an unmatched one a negative
@@ -9,7 +9,7 @@ perigee and which of its candidate hits belong to the track), an unmatched one a
 reconstruction, which is what it imitates. Where the input holds truth (simulated files),
 each seed also gets ``real``: 1 when its three hits belong to one particle, 0 when not (a fake
 seed), -1 where the file has no truth. That is what the track score learns by default
-(``hepgan.train``): whether a seed is a real track, not whether ACTS happened to return it
+(``hepgan.ml.train``): whether a seed is a real track, not whether ACTS happened to return it
 (about half of ACTS's unmatched seeds are real particles it lost).
 
 Output folder layout::
@@ -46,10 +46,10 @@ import numba
 import numpy as np
 from tqdm import tqdm
 
-from hepgan.features import FeatureConfig, build_features, feature_names, layer_table
-from hepgan.geometry import GENERIC_DETECTOR, Geometry
-from hepgan.io import has_truth, iterate_chunks
-from hepgan.seeding import SeedingConfig, find_seeds
+from hepgan.io.events import has_truth, iterate_chunks
+from hepgan.reco.features import FeatureConfig, build_features, feature_names, layer_table
+from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
+from hepgan.reco.seeding import SeedingConfig, find_seeds
 
 __all__ = [
     "DatasetConfig",

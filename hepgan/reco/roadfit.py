@@ -7,7 +7,7 @@ z0 did not move from the seed at all). So the feature builder fits the helix its
 seed hits and one candidate per surface, and the generator corrects that fit instead of the
 seed: what is left to learn is the classic algorithm's choices, not arithmetic.
 
-How (all scalar numba code, called per seed from ``hepgan.features``): a Kalman filter run
+How (all scalar numba code, called per seed from ``hepgan.reco.features``): a Kalman filter run
 from the outermost surface inwards, linearised around a reference helix, one projection at a
 time. Because it runs inwards, its final state is the innermost track segment, which is the
 perigee estimate itself (no smoother needed), and it equals the least-squares fit with the full
@@ -40,7 +40,7 @@ system).
 No fastmath here: the filter's guards against degenerate systems test for NaN, which
 fastmath may compile away.
 
-Editing this module: numba caches ``hepgan.features``'s kernel by that file alone, so it keeps
+Editing this module: numba caches ``hepgan.reco.features``'s kernel by that file alone, so it keeps
 the old fit until features.py changes too (touch it, or clear ``hepgan/__pycache__``).
 """
 
@@ -50,7 +50,7 @@ import math
 
 import numba
 
-from hepgan.helix import PT_PER_TESLA_METRE
+from hepgan.reco.helix import PT_PER_TESLA_METRE
 
 __all__ = ["fit_road"]
 

@@ -26,8 +26,8 @@ import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io import iterate_chunks, write_bytes_atomically
-from hepgan.schema import TRACK_PARAMETERS
+from hepgan.io.events import iterate_chunks, write_bytes_atomically
+from hepgan.io.schema import TRACK_PARAMETERS
 
 __all__ = ["calibrate_spread"]
 
@@ -48,8 +48,8 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     """
     import onnx
 
-    from hepgan.bench import agreement
-    from hepgan.engine import Engine, read_model_info
+    from hepgan.perf.bench import agreement
+    from hepgan.reco.engine import Engine, read_model_info
 
     model = Path(model)
     info = read_model_info(model)

@@ -24,9 +24,9 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import acts
 import acts.examples
@@ -203,7 +203,7 @@ def _track_hit_indices(track) -> list[int]:
 
 
 def convert_tracks(tracks, hit_of_measurement: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """ACTS tracks after ambiguity resolution as TRACKS columns (``hepgan.schema``).
+    """ACTS tracks after ambiguity resolution as TRACKS columns (``hepgan.io.schema``).
 
     Args:
         tracks: the event's ``ConstTrackContainer``.

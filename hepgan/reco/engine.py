@@ -2,11 +2,11 @@
 
 Chain per event (each stage timed, ms)::
 
-    seeding     hepgan.seeding.find_seeds                 (n_seeds, 3) hit indices
-    features    hepgan.features.build_features            (n_seeds, F) float32, candidates (n_seeds, L, K)
+    seeding     hepgan.reco.seeding.find_seeds                 (n_seeds, 3) hit indices
+    features    hepgan.reco.features.build_features            (n_seeds, F) float32, candidates (n_seeds, L, K)
     network     model.onnx (condition, noise) -> params, params_std, score, hit_prob
     assignment  seed hits + the best candidate per surface with hit_prob >= hit_threshold
-    ambiguity   hepgan.ambiguity.resolve (greedy by score, then hit count)
+    ambiguity   hepgan.reco.ambiguity.resolve (greedy by score, then hit count)
 
 The model file (``model.onnx``, opset 17) has inputs ``condition`` float32 (n, F) and
 ``noise`` float32 (n, M, Z), outputs ``params`` (n, 5) = d0 (mm), z0 (mm), phi (rad),
@@ -40,12 +40,12 @@ from typing import Any
 import numba
 import numpy as np
 
-from hepgan.ambiguity import AmbiguityConfig, preselect_seeds, resolve
 from hepgan.errors import InputError
-from hepgan.features import N_HELIX, N_SEED_HITS, FeatureConfig, build_features, layer_table
-from hepgan.geometry import Geometry
-from hepgan.schema import TRACK_PARAMETERS, TRACKS
-from hepgan.seeding import SeedingConfig, find_seeds
+from hepgan.io.schema import TRACK_PARAMETERS, TRACKS
+from hepgan.reco.ambiguity import AmbiguityConfig, preselect_seeds, resolve
+from hepgan.reco.features import N_HELIX, N_SEED_HITS, FeatureConfig, build_features, layer_table
+from hepgan.reco.geometry import Geometry
+from hepgan.reco.seeding import SeedingConfig, find_seeds
 
 __all__ = [
     "ENGINE_STAGES",
@@ -84,8 +84,8 @@ def shipped_model_path() -> Path:
     env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
-    candidates = [here / "models" / _SHIPPED_NAME, here.parent / "deploy" / "models" / _SHIPPED_NAME]
+    package = Path(__file__).resolve().parents[1]
+    candidates = [package / "models" / _SHIPPED_NAME, package.parent / "deploy" / "models" / _SHIPPED_NAME]
     for path in candidates:
         if path.is_file():
             return path
@@ -407,8 +407,8 @@ class AssignmentConfig:
             helix crossing a surface once, 2 would admit overlapping modules.
         score_min: seeds whose ``score`` is below this make no track.
         min_hits: candidates with fewer hits (seed hits included) are dropped (ACTS's
-            ambiguity solver in ``hepgan.acts_chain`` keeps >= 7 measurements).
-        preselect: thin the seeds before the network (`hepgan.ambiguity.preselect_seeds`):
+            ambiguity solver in ``hepgan.acts.chain`` keeps >= 7 measurements).
+        preselect: thin the seeds before the network (`hepgan.reco.ambiguity.preselect_seeds`):
             duplicates of one particle's track shrink to about one, which divides the
             network's cost by the seeds per particle (~5 here).
         preselect_chi2: provisional hits of the preselection lie within this squared

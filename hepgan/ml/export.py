@@ -2,7 +2,7 @@
 
 Exported with tf2onnx (opset 17) under TensorFlow, whatever backend trained the checkpoint.
 Inputs are named `condition` (n, F) and `noise` (n, M, Z) with dynamic n and M; outputs
-`params`, `params_std`, `score`, `hit_prob` (see `hepgan.model`). The normalisation is inside
+`params`, `params_std`, `score`, `hit_prob` (see `hepgan.ml.model`). The normalisation is inside
 the graph. The ONNX metadata (key ``hepgan``, JSON) carries everything the engine checks before
 running: version, geometry, feature layout and configs, training config and versions.
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hepgan.errors import HepganError, InputError
-from hepgan.io import write_bytes_atomically
+from hepgan.io.events import write_bytes_atomically
 
 __all__ = ["METADATA_KEY", "ParityError", "check_model_file", "export_onnx"]
 
@@ -40,7 +40,7 @@ class ParityError(HepganError):
 def _load_keras(path: Path):
     import keras
 
-    import hepgan.model  # noqa: F401  (registers the custom layers for safe loading)
+    import hepgan.ml.model  # noqa: F401  (registers the custom layers for safe loading)
 
     if not path.exists():
         msg = f"{path}: no such file"
@@ -57,8 +57,8 @@ def _load_keras(path: Path):
 def _metadata(model_dir: Path, model) -> dict[str, Any]:
     """The `hepgan` metadata from the files beside the checkpoint (config, card, dataset)."""
     import hepgan
-    from hepgan.dataset import DatasetConfig
-    from hepgan.geometry import GENERIC_DETECTOR
+    from hepgan.ml.dataset import DatasetConfig
+    from hepgan.reco.geometry import GENERIC_DETECTOR
 
     config_path = model_dir / "config.json"
     card_path = model_dir / "model_card.json"
@@ -99,7 +99,7 @@ def _metadata(model_dir: Path, model) -> dict[str, Any]:
 
 def _parity_inputs(meta: dict, n: int = 512, seed: int = 7) -> dict[str, np.ndarray]:
     """Real features from the validation set when it is reachable, else the training set."""
-    from hepgan.train import load_shards
+    from hepgan.ml.train import load_shards
 
     train_cfg = meta["training"]["config"]
     for folder in (train_cfg.get("validation"), train_cfg.get("dataset")):

@@ -2,13 +2,13 @@
 
 Protocol (DESIGN.md, "Benchmark protocol"), per size ``V x M`` (V vertices x M pions):
 
-1. **ACTS**: :func:`hepgan.simulate.simulate` runs the ACTS chain (Fatras, digitisation,
+1. **ACTS**: :func:`hepgan.acts.simulation.simulate` runs the ACTS chain (Fatras, digitisation,
    seeding, CKF, ambiguity solver) in this process on one thread and writes hits, truth,
    ACTS's tracks and ``acts_timing`` (ACTS's own wall ms per event and algorithm). ACTS is
    run ``acts_repeats`` times with the same seed (identical events; each run re-simulates);
    per event the median over runs is taken, then the mean over events.
 2. **Surrogate**: the hits are read back as reconstruction reads them (``truth=False``), and
-   :class:`hepgan.engine.Engine` reconstructs every event, with onnxruntime on 1 thread and on
+   :class:`hepgan.reco.engine.Engine` reconstructs every event, with onnxruntime on 1 thread and on
    ``threads_all`` threads. Seeding, features, assignment and ambiguity are single-threaded
    numba/numpy whatever ``threads`` says: only the network stage uses more cores. One warm-up
    event per engine is excluded (numba cache load, onnxruntime arena). Each repeat times
@@ -16,7 +16,7 @@ Protocol (DESIGN.md, "Benchmark protocol"), per size ``V x M`` (V vertices x M p
    the median over ``repeats`` repeats. ``end_to_end`` is the wall time of the whole repeat
    (read + engine + write + Python glue) per event; ``reco`` is the sum of the engine stages,
    the like-for-like figure against ACTS's ``total_reco`` (seeding + CKF + ambiguity, no I/O).
-3. **Physics** of both on the same events with :func:`hepgan.metrics.summarize` (pT > 1 and
+3. **Physics** of both on the same events with :func:`hepgan.perf.metrics.summarize` (pT > 1 and
    > 0.5 GeV, |eta| < 2.5), binned efficiency vs pT and eta, residual and pull histograms;
    the surrogate's agreement with ACTS (fraction of ACTS tracks reproduced with >= 75% of
    their hits on one surrogate track) and, for those pairs, the pull
@@ -58,7 +58,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hepgan.errors import InputError
-from hepgan.metrics import (
+from hepgan.perf.metrics import (
     DEFAULT_ETA_BINS,
     DEFAULT_PT_BINS,
     PERIGEE_PARAMETERS,
@@ -264,7 +264,7 @@ def machine_info() -> dict:
 def model_info(path: Path) -> dict:
     """The model file's path, size, sha256, the sha256 of its ``hepgan`` metadata (canonical
     JSON: sorted keys) and the metadata's version and training facts."""
-    from hepgan.engine import read_model_info
+    from hepgan.reco.engine import read_model_info
 
     info = read_model_info(path)
     meta = dict(info.metadata)
@@ -415,7 +415,7 @@ def _physics(hits, particles, tracks: Mapping[str, Mapping[str, Any]]) -> dict:
 # --------------------------------------------------------------------------- surrogate timing
 def _read_hits(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Hits as reconstruction reads them (no truth): flat columns, offsets, event ids."""
-    from hepgan.io import read_events
+    from hepgan.io.events import read_events
 
     hits = read_events(path, trees=("hits",), truth=False)["hits"]
     counts = ak.to_numpy(ak.num(hits["hit_x"], axis=1)).astype(np.int64)
@@ -426,7 +426,7 @@ def _read_hits(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarra
 
 def _tracks_columns(event_id: np.ndarray, per_event: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     """Surrogate tracks of all events as the TRACKS tree's jagged columns."""
-    from hepgan.schema import TRACKS
+    from hepgan.io.schema import TRACKS
 
     cols: dict[str, Any] = {"event_id": event_id}
     for b in TRACKS.branches[1:]:
@@ -440,7 +440,7 @@ def _time_surrogate(engine, path: Path, out_path: Path, repeats: int) -> tuple[d
     """Time `repeats` passes read -> engine -> write over all events of `path`.
 
     Returns (timing dict, tracks columns of the last pass)."""
-    from hepgan.io import TRACKS, RootEventWriter
+    from hepgan.io.events import TRACKS, RootEventWriter
 
     flat, offsets, event_id = _read_hits(path)
     n_ev = len(event_id)
@@ -496,7 +496,7 @@ def _time_surrogate(engine, path: Path, out_path: Path, repeats: int) -> tuple[d
 
 # --------------------------------------------------------------------------- one size
 def _acts_timing(path: Path) -> dict[str, np.ndarray]:
-    from hepgan.io import read_events
+    from hepgan.io.events import read_events
 
     t = read_events(path, trees=("acts_timing",))["acts_timing"]
     return {s: ak.to_numpy(t[f"acts_{s}_ms"]).astype(np.float64) for s in (*ACTS_STAGES, "total_reco")}
@@ -516,9 +516,9 @@ def _bench_size(
     memory: _PeakMemory,
     progress: bool,
 ) -> dict:
-    from hepgan.engine import Engine
-    from hepgan.io import read_events
-    from hepgan.simulate import SimulationConfig, simulate
+    from hepgan.acts.simulation import SimulationConfig, simulate
+    from hepgan.io.events import read_events
+    from hepgan.reco.engine import Engine
 
     vertices, particles = parse_size(size)
     cfg = SimulationConfig(events=n_events, vertices=vertices, particles=particles, seed=seed)
@@ -621,7 +621,7 @@ def _bench_size(
 # --------------------------------------------------------------------------- run
 def _device(providers: Any) -> dict:
     """Label of the device the network ran on: 'cpu', or 'gpu' with the GPU's name."""
-    from hepgan.engine import _resolve_providers
+    from hepgan.reco.engine import _resolve_providers
 
     chosen = _resolve_providers(providers)
     if chosen[0] == "CPUExecutionProvider":
@@ -653,7 +653,7 @@ def run_bench(
             (5 for sizes not listed there).
         repeats: surrogate passes over the events per thread setting (median taken).
         acts_repeats: ACTS runs per size (each re-simulates the same events; median per event).
-        model: the ONNX model (None: the shipped one, ``hepgan.engine.shipped_model_path``).
+        model: the ONNX model (None: the shipped one, ``hepgan.reco.engine.shipped_model_path``).
         threads_all: onnxruntime threads of the "all cores" setting (None: os.cpu_count()).
         providers: onnxruntime providers (None = CPU; 'cuda' or 'auto' for a GPU run, whose
             results are labelled with the GPU and carry no CPU speed-up ratios).
@@ -671,7 +671,7 @@ def run_bench(
         histograms of ``acts`` and ``surrogate``), ``agreement``, ``peak_rss_mib`` per phase},
         ``scaling`` (hits and ms per size, fitted exponents) and ``headline``.
     """
-    from hepgan.engine import shipped_model_path
+    from hepgan.reco.engine import shipped_model_path
 
     if repeats < 1 or acts_repeats < 1:
         msg = f"repeats and acts_repeats must be >= 1, got {repeats}, {acts_repeats}"

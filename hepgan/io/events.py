@@ -1,7 +1,7 @@
 """Reading and writing event files (ROOT TTrees through uproot), with validation.
 
 Reading is chunked (a bounded number of events in memory at once) and checks every file against
-the schema of `hepgan.schema`: a missing tree or branch, a wrong dtype, non-finite coordinates
+the schema of `hepgan.io.schema`: a missing tree or branch, a wrong dtype, non-finite coordinates
 or event ids that differ between trees raise `InputError` naming the file, tree and branch.
 Writing goes to a temporary name in the output folder and is renamed on success, so an output
 under its final name is always complete.
@@ -26,7 +26,7 @@ import numpy as np
 import uproot
 
 from hepgan.errors import HepganError, InputError, closest
-from hepgan.schema import ACTS_TIMING, HITS, PARTICLES, SCHEMAS, TRACKS, TreeSchema
+from hepgan.io.schema import ACTS_TIMING, HITS, PARTICLES, SCHEMAS, TRACKS, TreeSchema
 
 __all__ = [
     "ACTS_TIMING",

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from hepgan.geometry import Geometry
+from hepgan.reco.geometry import Geometry
 
 __all__ = ["SeedingConfig", "find_seeds", "layer_triplets"]
 

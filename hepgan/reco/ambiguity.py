@@ -30,7 +30,7 @@ class AmbiguityConfig:
 
     Attributes:
         max_shared_hits: a candidate sharing more hits than this with accepted tracks is
-            dropped (ACTS's greedy solver in ``hepgan.acts_chain`` uses 3).
+            dropped (ACTS's greedy solver in ``hepgan.acts.chain`` uses 3).
         max_shared_fraction: a candidate sharing more than this fraction of its own hits with
             accepted tracks is dropped (1.0 disables the cut).
     """
@@ -170,7 +170,7 @@ def preselect_seeds(
     to a kept seed. Several seeds of one particle (one per middle hit) then shrink to about
     one before the network, whose cost grows with seeds; fakes, which find few hits along
     their road, go last and lose their hits to real tracks. seeds (n, 3), candidates
-    (n, L, K) int32, features (n, F) float32 (layout of `hepgan.features`).
+    (n, L, K) int32, features (n, F) float32 (layout of `hepgan.reco.features`).
     """
     keep = np.zeros(len(seeds), np.bool_)
     if len(seeds):

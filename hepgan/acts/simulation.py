@@ -1,9 +1,9 @@
 """``hepgan simulate``: run the ACTS chain in-process and write events.root.
 
-The chain (:mod:`hepgan.acts_chain`) runs on one thread; a Python algorithm at its end reads
+The chain (:mod:`hepgan.acts.chain`) runs on one thread; a Python algorithm at its end reads
 the whiteboard of each event, converts it to numpy arrays in the DESIGN.md file format and
 buffers at most ``chunk_events`` events before handing them to
-:class:`hepgan.io.RootEventWriter`, so memory stays flat however many events are asked for.
+:class:`hepgan.io.events.RootEventWriter`, so memory stays flat however many events are asked for.
 
 Conventions of the written file (beyond DESIGN.md):
 
@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hepgan.errors import InputError, closest
-from hepgan.schema import pack_particle_id
+from hepgan.io.schema import pack_particle_id
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +128,8 @@ class SimulationConfig:
         return cls(**values)
 
     def chain_config(self):
-        """The physics part as an :class:`hepgan.acts_chain.ChainConfig`."""
-        from hepgan.acts_chain import ChainConfig
+        """The physics part as an :class:`hepgan.acts.chain.ChainConfig`."""
+        from hepgan.acts.chain import ChainConfig
 
         return ChainConfig(
             seed=self.seed,
@@ -150,7 +150,7 @@ class SimulationConfig:
 # ---------------------------------------------------------------------------------------
 
 def pack_barcode(vertex_primary: int, vertex_secondary: int, particle: int, generation: int, sub_particle: int) -> int:
-    """Pack an ACTS barcode into an int64 particle id, as `hepgan.schema.pack_particle_id`
+    """Pack an ACTS barcode into an int64 particle id, as `hepgan.io.schema.pack_particle_id`
     (vertexPrimary 11 | vertexSecondary 12 | particle 16 | generation 8 | subParticle 16 bits);
     vertexPrimary >= 1 for every generated particle, so the id is never 0 (0 = noise).
 
@@ -179,7 +179,7 @@ def _is_primary(barcode) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def _convert_hits(data: dict, frames: "SurfaceFrames") -> dict[str, np.ndarray]:
+def _convert_hits(data: dict, frames: SurfaceFrames) -> dict[str, np.ndarray]:
     """One hit per measurement: measured global position, ids and truth."""
     measurements = data["measurements"]
     n = len(measurements)
@@ -293,7 +293,7 @@ def _make_sink(buffer: _EventBuffer, stats: dict[str, list], progress_bar):
     import acts
     import acts.examples as ae
 
-    from hepgan import acts_chain as ac
+    from hepgan.acts import chain as ac
 
     class WhiteboardToNumpy(ae.IAlgorithm):
         """Reads the event's ACTS objects from the whiteboard and buffers numpy arrays."""
@@ -365,8 +365,8 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
         secondaries included), ``mean_tracks``, ``acts_ms_per_event`` ({stage: mean ms}), ``convert_ms_per_event``
         (our whiteboard conversion), ``wall_s`` and ``output``.
     """
-    from hepgan import acts_chain as ac
-    from hepgan.io import ACTS_TIMING, HITS, PARTICLES, TRACKS, RootEventWriter
+    from hepgan.acts import chain as ac
+    from hepgan.io.events import ACTS_TIMING, HITS, PARTICLES, TRACKS, RootEventWriter
 
     output = Path(output)
     stats: dict[str, list] = {"hits": [], "particles": [], "tracks": [], "timing": [], "convert_ms": []}

@@ -9,7 +9,7 @@ For every seed (three hit indices, inner -> outer) :func:`build_features` return
   ====================  ======================================================================
   columns               content (units)
   ====================  ======================================================================
-  0-4                   seed helix (``hepgan.helix.estimate_seed``): d0 (mm), z0 / 100 mm,
+  0-4                   seed helix (``hepgan.reco.helix.estimate_seed``): d0 (mm), z0 / 100 mm,
                         phi / pi, theta - pi/2 (rad), qop (e/GeV)
   5-13                  seed hits inner, middle, outer: r / 1000 mm, phi / pi, z / 1000 mm
   per slot l < L        the l-th surface the helix crosses after the outer seed hit (in order
@@ -20,7 +20,7 @@ For every seed (three hit indices, inner -> outer) :func:`build_features` return
     +4 + 3k, k < K      k-th nearest hit on that surface: residual r*dphi / sigma_1,
                         residual dz (barrel) or dr (disk) / sigma_2, mask (1 = hit present)
   fit block, 8 columns  the helix fitted over the seed hits and one candidate per surface
-                        (``hepgan.trackfit``), encoded as columns 0-4; log10(1 + chi^2) of its
+                        (``hepgan.reco.roadfit``), encoded as columns 0-4; log10(1 + chi^2) of its
                         transverse and longitudinal projections; hits used / (L + 3), 0 when
                         the fit failed (its helix is then the seed's); then per slot l and
                         candidate k, 1 / (1 + chi^2) of the candidate to the fitted helix
@@ -67,9 +67,9 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
-from hepgan.geometry import GENERIC_DETECTOR, Geometry
-from hepgan.helix import _arc_angle, crossing_barrel, crossing_endcap, estimate_seed, perigee_to_circle
-from hepgan.trackfit import fit_road
+from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
+from hepgan.reco.helix import _arc_angle, crossing_barrel, crossing_endcap, estimate_seed, perigee_to_circle
+from hepgan.reco.roadfit import fit_road
 
 __all__ = [
     "N_FIT_HEAD",
@@ -94,7 +94,7 @@ N_FIT_HEAD = 8
 N_SEED_AGREEMENT = 3
 
 #: Hit resolution (mm) of the two local coordinates per volume of the generic detector
-#: (= ``hepgan.acts_chain.DIGI_SMEARING_MM``, copied because inference must not import pyacts;
+#: (= ``hepgan.acts.chain.DIGI_SMEARING_MM``, copied because inference must not import pyacts;
 #: a test checks they agree): pixel 50 x 50 um, short strip 80 um x 1.2 mm, long strip
 #: 120 um x 10.8 mm, each pitch / sqrt(12).
 GENERIC_RESOLUTION: tuple[tuple[int, float, float], ...] = tuple(
@@ -124,7 +124,7 @@ class FeatureConfig:
         phi_bins: phi bins per layer of the hit index.
         resolution: (volume_id, sigma_loc0, sigma_loc1) hit resolution per volume (mm);
             loc0 is r*phi, loc1 is z in a barrel and r in a disk. Volumes not listed: 1 mm.
-        fit: append the fit block (``hepgan.trackfit``): the helix fitted over the seed and its
+        fit: append the fit block (``hepgan.reco.roadfit``): the helix fitted over the seed and its
             road. Models exported before it existed have none (their metadata lacks the key).
         material_by_volume: (volume_id, x/X0) per surface of the listed volumes; the others
             have ``material``. Older models: none (their metadata lacks the key).

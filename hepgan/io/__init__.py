@@ -1,0 +1,1 @@
+"""Event files: the schema, chunked validated reading, atomic writing, importers, inspection."""

@@ -1,0 +1,1 @@
+"""Performance: metrics against truth and against the classic tracks, benchmarks, the report."""

@@ -1,0 +1,1 @@
+"""The surrogate's reconstruction: geometry, helix, seeding, features, road fit, engine, file driver."""
