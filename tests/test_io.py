@@ -12,7 +12,8 @@ import uproot
 from conftest import empty_tracks, random_hit_columns
 
 from hepgan.errors import InputError
-from hepgan.io.events import HITS, TRACKS, BranchMap, RootEventWriter, iterate_chunks, read_events, temporary_path
+from hepgan.io.atomic import temporary_path
+from hepgan.io.events import HITS, TRACKS, BranchMap, RootEventWriter, iterate_chunks, read_events
 
 
 def test_round_trip_keeps_values_and_dtypes(tmp_path: Path) -> None:

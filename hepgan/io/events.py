@@ -26,6 +26,7 @@ import numpy as np
 import uproot
 
 from hepgan.errors import HepganError, InputError, closest
+from hepgan.io.atomic import temporary_path
 from hepgan.io.schema import ACTS_TIMING, HITS, PARTICLES, SCHEMAS, TRACKS, TreeSchema
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "read_events",
     "read_file_metadata",
     "read_range",
-    "temporary_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -458,22 +458,6 @@ def count_events(path: str | os.PathLike, *, tree: str = "hits") -> int:
 
 
 # --------------------------------------------------------------------------- writing
-def temporary_path(path: Path) -> Path:
-    """Where `path` is written before it is complete: hidden, same folder (same filesystem)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through its temporary name, so that `path` is either the old
-    file or the whole new one, never a part."""
-    tmp = temporary_path(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _datashape(schema: TreeSchema) -> dict[str, Any]:
     """uproot `mktree` branch types; jagged branches of one collection become one record."""
     types: dict[str, Any] = {}

@@ -26,7 +26,8 @@ import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io.events import iterate_chunks, write_bytes_atomically
+from hepgan.io.atomic import write_bytes_atomically
+from hepgan.io.events import iterate_chunks
 from hepgan.io.schema import TRACK_PARAMETERS
 
 __all__ = ["calibrate_spread"]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hepgan.errors import HepganError, InputError
-from hepgan.io.events import write_bytes_atomically
+from hepgan.io.atomic import write_bytes_atomically
 
 __all__ = ["METADATA_KEY", "ParityError", "check_model_file", "export_onnx"]
 

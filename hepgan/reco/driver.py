@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from tqdm import tqdm
 
 from hepgan.distributed import make_executor
 from hepgan.errors import InputError
+from hepgan.io.atomic import clean_stale_temporaries
 from hepgan.io.events import METADATA_KEY, BranchMap, RootEventWriter, open_event_file, read_file_metadata, read_range
 from hepgan.io.schema import TRACKS
 from hepgan.reco.ambiguity import AmbiguityConfig
@@ -247,43 +247,6 @@ def _process_range_acts(path: str, start: int, stop: int, options: RecoOptions, 
 def output_path(input_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """``out_dir/<input name>.root`` (the input's name without its suffix, plus .root)."""
     return Path(out_dir) / (Path(input_path).stem + ".root")
-
-
-_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
-def clean_stale_temporaries(out: Path) -> list[Path]:
-    """Remove temporaries of `out` (``.<name>.<pid>.tmp``) whose writer process is gone.
-
-    Why the pid check: a temporary of a live process is another run writing the same output
-    right now. Process ids are per machine: on a shared file system, run one reco per output
-    folder at a time.
-    """
-    removed = []
-    if not out.parent.is_dir():
-        return removed
-    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
-        m = _TMP.match(tmp.name)
-        if not m or m["name"] != out.name:
-            continue
-        pid = int(m["pid"])
-        if pid != os.getpid() and _pid_alive(pid):
-            log.warning("%s: being written by live process %d; leaving it", tmp, pid)
-            continue
-        tmp.unlink(missing_ok=True)
-        log.info("removed stale temporary %s (process %d is gone)", tmp, pid)
-        removed.append(tmp)
-    return removed
 
 
 @dataclass
