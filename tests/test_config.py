@@ -50,6 +50,8 @@ def test_values_types_and_tables(tmp_path: Path) -> None:
     # overrides win; None means "not given"
     assert load_config(Outer, path, overrides={"steps": 9, "rate": None}).steps == 9
     assert load_config(Outer, {"name": "b", "limit": 3}).limit == 3
+    with pytest.raises(InputError, match=r"^override: unknown key 'step'; closest: 'steps'"):
+        load_config(Outer, path, overrides={"step": 9})
 
 
 @pytest.mark.parametrize(

@@ -64,7 +64,8 @@ def load_config(
         source: the TOML file, or an already parsed mapping (model metadata, a stats file).
         what: what the document is, for the "cannot read" message ("training config").
         where: how messages name the source (default: the file's path, or `what`).
-        overrides: values that win over the document's (``None`` values are ignored).
+        overrides: values that win over the document's (``None`` values are ignored; an
+            unknown key is refused as the "override"'s, not the file's).
         prepare: called with the document after the key checks and before the type checks,
             returns the document to use (e.g. paths resolved against the file's folder).
         unknown_hint: appended to an unknown key's name in its message.
@@ -75,12 +76,18 @@ def load_config(
     else:
         doc = read_toml(source, what=what)
         where = where or str(source)
-    doc.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    for key in given:
+        if key not in known:  # a caller's (command line's) key, not the file's: say so
+            msg = f"override: unknown key {key!r}{unknown_hint}; {closest(key, known)}"
+            raise InputError(msg)
+    doc.update(given)
     return _build(cls, doc, where, prefix="", prepare=prepare, unknown_hint=unknown_hint)
 
 
 def _build(cls: type[T], doc: dict[str, Any], where: str, *, prefix: str, prepare=None, unknown_hint: str = "") -> T:
-    known = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in doc:
         if key not in known:
             msg = f"{where}: unknown key {prefix + key!r}{unknown_hint}; {closest(key, known)}"

@@ -18,8 +18,9 @@ Losses (all on the same batch; parameters only on positive seeds):
 - hit assignment: binary cross-entropy of each candidate hit being on the track (positives,
   present candidates only).
 
-Two train steps, one model: TensorFlow (default; CPU and CI) and JAX (the lent GPU machine,
-``KERAS_BACKEND=jax``). Each epoch ends with a validation on physics figures (resolution
+The losses and the two train steps, one model, are :mod:`hepgan.ml.gan`'s: TensorFlow (default;
+CPU and CI) and JAX (the lent GPU machine, ``KERAS_BACKEND=jax``); the config is
+:class:`hepgan.ml.config.TrainConfig`. Each epoch ends with a validation on physics figures (resolution
 against the classic parameters, pull widths, score AUC), checkpoints, and early stopping;
 `resume=True` continues from the last checkpoint. Beside every model: the resolved config,
 the versions of everything that shaped it, the seeds, and the history.
