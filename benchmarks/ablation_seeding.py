@@ -26,8 +26,9 @@ import hepgan.reco.seeding as seeding
 from hepgan.io.events import read_events
 from hepgan.perf.bench import machine_info
 from hepgan.perf.metrics import summarize
-from hepgan.reco.engine import Engine, shipped_model_path
+from hepgan.reco.engine import Engine
 from hepgan.reco.geometry import GENERIC_DETECTOR
+from hepgan.reco.model_file import shipped_model_path
 
 _COLS = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
 EVENTS = {20: 5, 100: 3, 200: 2}

@@ -38,8 +38,8 @@ import numpy as np
 from hepgan.errors import InputError
 from hepgan.io.events import HITS, PARTICLES, TRACKS, RootEventWriter, read_events
 from hepgan.perf import metrics
-from hepgan.reco.engine import read_model_info, shipped_model_path
 from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
+from hepgan.reco.model_file import read_model_info, shipped_model_path
 from hepgan.triage import FLAGS, TriageConfig, triage_files
 
 REPO = Path(__file__).resolve().parent.parent

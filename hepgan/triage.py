@@ -44,8 +44,9 @@ from typing import Any
 import numpy as np
 
 from hepgan.errors import InputError
+from hepgan.io.atomic import atomic_output, write_text_atomically
 from hepgan.reco.driver import RangeResult, RecoOptions, run_files
-from hepgan.reco.engine import read_model_info, shipped_model_path
+from hepgan.reco.model_file import read_model_info, shipped_model_path
 
 __all__ = ["QUANTITIES", "TriageConfig", "compile_rule", "event_quantities", "triage_files"]
 
@@ -314,8 +315,9 @@ def _plots(out_dir: Path, hist: _Histograms, ntracks: np.ndarray) -> list[str]:
     written = []
 
     def save(fig, name: str) -> None:
-        path = out_dir / name
-        fig.savefig(path, dpi=100)
+        # format given: matplotlib would take it from the temporary's ".tmp" suffix
+        with atomic_output(out_dir / name) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
         plt.close(fig)
         written.append(name)
 
@@ -407,18 +409,18 @@ def triage_files(
     for v in flags.values():
         flagged |= v
 
-    with (out_dir / "events.csv").open("w", newline="") as fh:
+    with atomic_output(out_dir / "events.csv") as tmp, tmp.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["input", *QUANTITIES, "selected", *(f"flag_{f}" for f in FLAGS)])
         for i in range(len(files)):
             w.writerow([files[i], *(cols[k][i] for k in QUANTITIES), int(selected[i]), *(int(flags[f][i]) for f in FLAGS)])
-    with (out_dir / "selected.txt").open("w") as fh:
-        for i in np.flatnonzero(selected):
-            fh.write(f"{files[i]}\t{int(cols['event_id'][i])}\n")
-    with (out_dir / "send_to_classic.txt").open("w") as fh:
-        for i in np.flatnonzero(flagged):
-            reasons = ",".join(f for f in FLAGS if flags[f][i])
-            fh.write(f"{files[i]}\t{int(cols['event_id'][i])}\t{reasons}\n")
+    lines = [f"{files[i]}\t{int(cols['event_id'][i])}\n" for i in np.flatnonzero(selected)]
+    write_text_atomically(out_dir / "selected.txt", "".join(lines))
+    lines = []
+    for i in np.flatnonzero(flagged):
+        reasons = ",".join(f for f in FLAGS if flags[f][i])
+        lines.append(f"{files[i]}\t{int(cols['event_id'][i])}\t{reasons}\n")
+    write_text_atomically(out_dir / "send_to_classic.txt", "".join(lines))
 
     pt_all = cols["n_high_pt"]
     summary = {
@@ -442,8 +444,6 @@ def triage_files(
     }
     if plots:
         summary["plots"] = _plots(out_dir, hist, cols["ntracks"])
-    tmp = out_dir / f".summary.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(summary, indent=1))
-    tmp.replace(out_dir / "summary.json")
+    write_text_atomically(out_dir / "summary.json", json.dumps(summary, indent=1))
     log.info("triage: %d events, %d selected, %d flagged", summary["events"], summary["selected_events"], summary["flagged_events"])
     return summary

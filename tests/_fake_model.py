@@ -25,12 +25,15 @@ from hepgan.reco.seeding import SeedingConfig
 
 SHIPPED = Path(__file__).resolve().parent.parent / "deploy" / "models" / "hepgan-generic.onnx"
 
+_FEATURES = FeatureConfig()
+_SEEDING = SeedingConfig()
+
 
 def build_fake_model(
     path: Path,
     *,
-    feature_config: FeatureConfig = FeatureConfig(),
-    seeding_config: SeedingConfig = SeedingConfig(),
+    feature_config: FeatureConfig = _FEATURES,
+    seeding_config: SeedingConfig = _SEEDING,
     geometry: Geometry = GENERIC_DETECTOR,
     n_samples: int = 4,
     noise_dim: int = 8,
@@ -51,7 +54,7 @@ def build_fake_model(
     cname, nname = input_names
     head = N_HELIX + N_SEED_HITS
     per_slot = 4 + 3 * k
-    res1 = [head + l * per_slot + 4 + 3 * c for l in range(l_) for c in range(k)]
+    res1 = [head + s * per_slot + 4 + 3 * c for s in range(l_) for c in range(k)]
 
     def const(name: str, value) -> onnx.TensorProto:
         return numpy_helper.from_array(np.asarray(value), name)

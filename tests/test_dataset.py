@@ -76,6 +76,7 @@ def test_shards_labels_stats_resume_and_truth(sim_20x50, tmp_path, caplog):
     again = build_dataset([sim_20x50], out, config=CONFIG, progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.npz")} == mtimes
     assert again["counts"] == doc["counts"] and again["mean"] == doc["mean"]
+    assert sorted(p.name for p in out.glob(".*")) == []  # every temporary renamed or removed
     with pytest.raises(ValueError, match="other inputs or config"):
         build_dataset([sim_20x50], out, config=DatasetConfig(max_seeds_per_shard=10), progress=False)
 

@@ -10,17 +10,15 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 import pytest
+from _fake_model import SHIPPED, build_fake_model, model_for_tests
 
-pytest.importorskip("onnx")
-
-from _fake_model import SHIPPED, build_fake_model, model_for_tests  # noqa: E402
-
-from hepgan.errors import InputError  # noqa: E402
-from hepgan.io.events import read_events  # noqa: E402
-from hepgan.io.schema import TRACKS  # noqa: E402
-from hepgan.reco.ambiguity import AmbiguityConfig, resolve  # noqa: E402
-from hepgan.reco.engine import Engine, antithetic_normal, read_model_info  # noqa: E402
-from hepgan.reco.features import FeatureConfig  # noqa: E402
+from hepgan.errors import InputError
+from hepgan.io.events import read_events
+from hepgan.io.schema import TRACKS
+from hepgan.reco.ambiguity import AmbiguityConfig, resolve
+from hepgan.reco.engine import Engine, antithetic_normal
+from hepgan.reco.features import FeatureConfig
+from hepgan.reco.model_file import read_model_info
 
 
 @pytest.fixture(scope="module")

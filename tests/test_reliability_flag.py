@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hepgan.io.events import read_events
-from hepgan.reco.engine import read_model_info, shipped_model_path
+from hepgan.reco.model_file import read_model_info, shipped_model_path
 from hepgan.triage import FLAGS, triage_files
 
 REPO = Path(__file__).resolve().parent.parent

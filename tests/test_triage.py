@@ -75,7 +75,8 @@ def test_triage_summary_selection_and_flags(small_sim: Path, sim_20x50: Path, tm
     assert not any(k[0] == str(sim_20x50) for k in flagged)
     assert doc["flags"]["unknown_layers"] == 2 and doc["flagged_events"] == 5
     assert (out / "tracks" / "sample_20x50.root").exists()
-    assert doc["plots"] == [] or all((out / p).exists() for p in doc["plots"])
+    assert doc["plots"] == [] or all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in doc["plots"])
+    assert sorted(p.name for p in out.glob(".*")) == []  # written atomically: no temporaries left
 
 
 def test_bad_rule_fails_before_work(small_sim: Path, tmp_path: Path) -> None:

@@ -50,7 +50,8 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     import onnx
 
     from hepgan.perf.bench import agreement
-    from hepgan.reco.engine import Engine, read_model_info
+    from hepgan.reco.engine import Engine
+    from hepgan.reco.model_file import read_model_info
 
     model = Path(model)
     info = read_model_info(model)

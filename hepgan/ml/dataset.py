@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,8 @@ import numba
 import numpy as np
 from tqdm import tqdm
 
+from hepgan.io.atomic import atomic_output, write_text_atomically
+from hepgan.io.config import load_config
 from hepgan.io.events import has_truth, iterate_chunks
 from hepgan.reco.features import FeatureConfig, build_features, feature_names, layer_table
 from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
@@ -88,6 +90,13 @@ class DatasetConfig:
             msg = f"max_seeds_per_shard and step_events must be >= 1, got {self.max_seeds_per_shard}, {self.step_events}"
             raise ValueError(msg)
 
+    @classmethod
+    def from_toml(cls, source: str | Path | Mapping, **overrides: object) -> DatasetConfig:
+        """Read a TOML file (or its parsed mapping): top-level keys, and ``[features]`` and
+        ``[seeding]`` tables of FeatureConfig and SeedingConfig keys; `overrides` (not None)
+        win. Raises ``InputError`` naming the file and the key (:mod:`hepgan.io.config`)."""
+        return load_config(cls, source, what="dataset config", overrides=overrides)
+
     def to_dict(self) -> dict:
         return {
             "features": self.features.to_dict(),
@@ -120,7 +129,8 @@ def _hit_tracks(track_hits, track_start, n_hits):
 
 @numba.njit(cache=True)
 def _holds(start, tracks, hit, t):
-    for j in range(start[hit], start[hit + 1]):
+    # an explicit loop: numba compiles it to a plain scan, any() of a generator it handles badly
+    for j in range(start[hit], start[hit + 1]):  # noqa: SIM110
         if tracks[j] == t:
             return True
     return False
@@ -133,9 +143,9 @@ def _match_kernel(seeds, start, tracks, nhits, out):
         best = -1
         for j in range(start[a], start[a + 1]):
             t = tracks[j]
-            if _holds(start, tracks, seeds[i, 1], t) and _holds(start, tracks, seeds[i, 2], t):
-                if best < 0 or nhits[t] > nhits[best]:
-                    best = t
+            both = _holds(start, tracks, seeds[i, 1], t) and _holds(start, tracks, seeds[i, 2], t)
+            if both and (best < 0 or nhits[t] > nhits[best]):
+                best = t
         out[i] = best
 
 
@@ -145,11 +155,11 @@ def _label_kernel(cand, matched, start, tracks, out):
         t = matched[i]
         if t < 0:
             continue
-        for l in range(cand.shape[1]):
+        for s in range(cand.shape[1]):
             for k in range(cand.shape[2]):
-                h = cand[i, l, k]
+                h = cand[i, s, k]
                 if h >= 0 and _holds(start, tracks, h, t):
-                    out[i, l, k] = 1
+                    out[i, s, k] = 1
 
 
 def _csr(track_hits: np.ndarray, track_nhits: np.ndarray, n_hits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -299,13 +309,9 @@ _SHARD_KEYS = ("features", "candidates", "target", "target_hits", "label", "real
 
 def _write_shard(path: Path, parts: list[dict[str, np.ndarray]]) -> dict:
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in _SHARD_KEYS}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # An open file, so that np.savez appends no ".npz" to the temporary's name.
+    with atomic_output(path) as tmp, tmp.open("wb") as fh:
+        np.savez(fh, **arrays)
     return arrays
 
 
@@ -313,12 +319,6 @@ def _load_json(path: Path) -> dict | None:
     if not path.exists():
         return None
     return json.loads(path.read_text())
-
-
-def _write_json(path: Path, doc: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
 
 
 def build_dataset(
@@ -400,7 +400,7 @@ def build_dataset(
                 "hits": [min(pending_hits), max(pending_hits), sum(pending_hits)],
             }
         )
-        _write_json(progress_path, state)
+        write_text_atomically(progress_path, json.dumps(state, indent=1))
         pending, pending_events, pending_seeds, pending_hits = [], [], 0, []
 
     try:
@@ -461,5 +461,5 @@ def build_dataset(
         "shards": [s["file"] for s in state["shards"]],
         "seconds": time.perf_counter() - t0,
     }
-    _write_json(out_dir / "stats.json", doc)
+    write_text_atomically(out_dir / "stats.json", json.dumps(doc, indent=1))
     return doc

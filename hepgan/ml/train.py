@@ -18,8 +18,9 @@ Losses (all on the same batch; parameters only on positive seeds):
 - hit assignment: binary cross-entropy of each candidate hit being on the track (positives,
   present candidates only).
 
-Two train steps, one model: TensorFlow (default; CPU and CI) and JAX (the lent GPU machine,
-``KERAS_BACKEND=jax``). Each epoch ends with a validation on physics figures (resolution
+The losses and the two train steps, one model, are :mod:`hepgan.ml.gan`'s: TensorFlow (default;
+CPU and CI) and JAX (the lent GPU machine, ``KERAS_BACKEND=jax``); the config is
+:class:`hepgan.ml.config.TrainConfig`. Each epoch ends with a validation on physics figures (resolution
 against the classic parameters, pull widths, score AUC), checkpoints, and early stopping;
 `resume=True` continues from the last checkpoint. Beside every model: the resolved config,
 the versions of everything that shaped it, the seeds, and the history.
@@ -33,125 +34,20 @@ import math
 import os
 import platform
 import time
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hepgan.errors import InputError, closest
+from hepgan.errors import InputError
+from hepgan.io.atomic import atomic_output, write_text_atomically
+from hepgan.ml.config import TrainConfig
+from hepgan.ml.gan import JaxStep, TensorFlowStep
 
 __all__ = ["TrainConfig", "check_inputs", "import_tensorflow_quietly", "load_shards", "train"]
 
 log = logging.getLogger(__name__)
-
-SCORE_LABELS = ("auto", "truth", "acts")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on (loaded from TOML; paths relative to the TOML).
-
-    dataset / validation: folders written by `hepgan dataset`. output: where the model,
-    checkpoints, history and card go.
-    """
-
-    dataset: str
-    validation: str
-    output: str
-    seed: int = 1
-    epochs: int = 30
-    batch_size: int = 1024
-    steps_per_epoch: int = 0  # 0: one pass over the training set
-    learning_rate: float = 1e-3
-    disc_learning_rate: float = 5e-4
-    crps_weight: float = 1.0
-    adversarial_weight: float = 0.05
-    score_weight: float = 1.0
-    hit_weight: float = 1.0
-    residual_clip: float = 30.0
-    noise_dim: int = 8
-    n_samples: int = 16
-    width: int = 128
-    depth: int = 3
-    head_width: int = 64
-    disc_width: int = 128
-    disc_depth: int = 3
-    patience: int = 5
-    max_train_seeds: int = 0  # 0: all
-    max_validation_seeds: int = 100_000
-    score_label: str = "auto"  # "truth", "acts", or "auto": truth where every seed has it
-
-    @classmethod
-    def from_toml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
-        path = Path(path)
-        try:
-            doc = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            msg = f"{path}: cannot read training config: {err}"
-            raise InputError(msg) from err
-        doc.update({k: v for k, v in overrides.items() if v is not None})
-        names = {f.name: f for f in fields(cls)}
-        for key in doc:
-            if key not in names:
-                msg = f"{path}: unknown key {key!r}; {closest(key, names)}"
-                raise InputError(msg)
-        for key in ("dataset", "validation", "output"):
-            if key not in doc:
-                msg = f"{path}: missing key {key!r} (a folder path)"
-                raise InputError(msg)
-            if not isinstance(doc[key], str) or not doc[key].strip():
-                msg = f"{path}: {key} = {doc[key]!r}, expected a folder path (relative to the config, or absolute); empty is not one"
-                raise InputError(msg)
-            doc[key] = str((path.parent / doc[key]).resolve()) if not Path(doc[key]).is_absolute() else doc[key]
-        _check_output_folder(path, Path(doc["output"]), {k: Path(doc[k]) for k in ("dataset", "validation")})
-        for key, value in doc.items():
-            expected = names[key].type
-            if expected in ("int", "float") and (isinstance(value, bool) or not isinstance(value, int | float)):
-                msg = f"{path}: {key} = {value!r}, expected a number ({expected})"
-                raise InputError(msg)
-            if expected == "int" and isinstance(value, float):
-                msg = f"{path}: {key} = {value!r}, expected an integer"
-                raise InputError(msg)
-        cfg = cls(**doc)
-        cfg.validate(str(path))
-        return cfg
-
-    def validate(self, source: str = "config") -> None:
-        positive = ("epochs", "batch_size", "learning_rate", "disc_learning_rate", "noise_dim", "n_samples", "width", "depth")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                msg = f"{source}: {name} must be > 0, got {getattr(self, name)}"
-                raise InputError(msg)
-        for name in ("crps_weight", "adversarial_weight", "score_weight", "hit_weight"):
-            if getattr(self, name) < 0:
-                msg = f"{source}: {name} must be >= 0, got {getattr(self, name)}"
-                raise InputError(msg)
-        if self.score_label not in SCORE_LABELS:
-            msg = f"{source}: score_label = {self.score_label!r}, expected one of {', '.join(SCORE_LABELS)}"
-            raise InputError(msg)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _check_output_folder(config: Path, output: Path, inputs: dict[str, Path]) -> None:
-    """The rule for a config's output folder: anywhere (relative to the config or absolute),
-    but not an existing file, and neither the same as, inside, nor a parent of an input
-    folder: training writes only under `output`, by fixed names, never over its inputs."""
-    out = output.resolve()
-    if out.exists() and not out.is_dir():
-        msg = f"{config}: output = {str(output)!r} is an existing file, not a folder; expected the folder to write the model into"
-        raise InputError(msg)
-    for key, folder in inputs.items():
-        src = folder.resolve()
-        if out == src or out.is_relative_to(src):
-            msg = f"{config}: output {str(out)!r} is inside the {key} folder {str(src)!r}; expected a folder apart from the inputs"
-            raise InputError(msg)
-        if src.is_relative_to(out):
-            msg = f"{config}: output {str(out)!r} contains the {key} folder {str(src)!r}; expected a folder apart from the inputs"
-            raise InputError(msg)
 
 
 # --------------------------------------------------------------------------- data
@@ -252,153 +148,6 @@ def _seed_params(features: np.ndarray, offset: int = 0) -> np.ndarray:
     """Physical perigee of the five helix columns from `offset` (the seed's at 0)."""
     f = features[:, offset : offset + 5].astype(np.float64)
     return np.stack([f[:, 0], f[:, 1] * 100.0, f[:, 2] * math.pi, f[:, 3] + math.pi / 2, f[:, 4]], axis=1).astype(np.float32)
-
-
-# --------------------------------------------------------------------------- losses
-def _losses(parts, disc, batch: dict, noise, cfg: TrainConfig, *, training: bool):
-    """Generator and discriminator losses (scalars) and a dict of parts, in keras.ops."""
-    from keras import ops
-
-    features, y, hits, label = batch["features"], batch["target"], batch["target_hits"], batch["label"]
-    score_target = batch.get("score_target", label)
-    y = ops.clip(y, -cfg.residual_clip, cfg.residual_clip)
-    h, score_logit, hit_logits = parts.encoder(features, training=training)
-    samples = parts.head([ops.expand_dims(h, 1) + ops.zeros_like(noise[..., :1]), noise], training=training)
-    s1, s2 = samples[:, 0], samples[:, 1]
-    pos = label
-    n_pos = ops.maximum(ops.sum(pos), 1.0)
-    crps = ops.sum(0.5 * (ops.abs(s1 - y) + ops.abs(s2 - y)) - 0.5 * ops.abs(s1 - s2), axis=-1)
-    crps = ops.sum(crps * pos) / n_pos
-    score_bce = ops.mean(_bce_logits(score_target, ops.squeeze(score_logit, -1)))
-    mask = _candidate_mask(features, hits.shape[1], hits.shape[2]) * ops.reshape(pos, (-1, 1, 1))
-    hit_bce = ops.sum(_bce_logits(hits, hit_logits) * mask) / ops.maximum(ops.sum(mask), 1.0)
-    d_fake = ops.squeeze(disc([features, s1], training=training), -1)
-    d_real = ops.squeeze(disc([features, y], training=training), -1)
-    adv = ops.sum(ops.softplus(-d_fake) * pos) / n_pos
-    g_loss = cfg.crps_weight * crps + cfg.score_weight * score_bce + cfg.hit_weight * hit_bce + cfg.adversarial_weight * adv
-    d_fake_detached = ops.squeeze(disc([features, ops.stop_gradient(s1)], training=training), -1)
-    d_loss = ops.sum((ops.softplus(-d_real) + ops.softplus(d_fake_detached)) * pos) / n_pos
-    return g_loss, d_loss, {"crps": crps, "score_bce": score_bce, "hit_bce": hit_bce, "adv": adv, "d_loss": d_loss}
-
-
-def _bce_logits(target, logits):
-    from keras import ops
-
-    return ops.maximum(logits, 0.0) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
-
-
-def _candidate_mask(features, n_slots: int, n_candidates: int):
-    from keras import ops
-
-    slot = 4 + 3 * n_candidates
-    block = ops.reshape(features[:, 14 : 14 + n_slots * slot], (-1, n_slots, slot))
-    return block[:, :, 6::3]
-
-
-# --------------------------------------------------------------------------- train steps
-class _TensorFlowStep:
-    """The default train step: tf.GradientTape, compiled with tf.function."""
-
-    def __init__(self, parts, disc, g_opt, d_opt, cfg: TrainConfig) -> None:
-        import tensorflow as tf
-
-        self.g_vars = parts.encoder.trainable_variables + parts.head.trainable_variables
-        self.d_vars = disc.trainable_variables
-        self.parts, self.disc, self.g_opt, self.d_opt, self.cfg = parts, disc, g_opt, d_opt, cfg
-        g_opt.build(self.g_vars)
-        d_opt.build(self.d_vars)
-
-        @tf.function(reduce_retracing=True)
-        def step(batch, noise):
-            with tf.GradientTape(persistent=True) as tape:
-                g_loss, d_loss, logs = _losses(self.parts, self.disc, batch, noise, self.cfg, training=True)
-            g_grads = tape.gradient(g_loss, self.g_vars)
-            d_grads = tape.gradient(d_loss, self.d_vars)
-            del tape
-            self.g_opt.apply(g_grads, self.g_vars)
-            if self.cfg.adversarial_weight > 0:
-                self.d_opt.apply(d_grads, self.d_vars)
-            return logs
-
-        self._step = step
-
-    def __call__(self, batch: dict, noise: np.ndarray) -> dict:
-        logs = self._step(batch, noise)
-        return {k: float(v) for k, v in logs.items()}
-
-
-class _JaxStep:
-    """The JAX train step (GPU): stateless calls, jit-compiled, state written back after."""
-
-    def __init__(self, parts, disc, g_opt, d_opt, cfg: TrainConfig) -> None:
-        import jax
-
-        self.parts, self.disc, self.g_opt, self.d_opt, self.cfg = parts, disc, g_opt, d_opt, cfg
-        self.enc_t = parts.encoder.trainable_variables
-        self.head_t = parts.head.trainable_variables
-        self.d_t = disc.trainable_variables
-        g_opt.build(self.enc_t + self.head_t)
-        d_opt.build(self.d_t)
-        self.enc_nt = parts.encoder.non_trainable_variables
-        self.d_nt = disc.non_trainable_variables
-        self.state = (
-            [v.value for v in self.enc_t],
-            [v.value for v in self.head_t],
-            [v.value for v in self.d_t],
-            [v.value for v in self.g_opt.variables],
-            [v.value for v in self.d_opt.variables],
-        )
-        n_enc = len(self.enc_t)
-
-        def g_loss_fn(g_train, d_train, batch, noise):
-            enc_train, head_train = g_train[:n_enc], g_train[n_enc:]
-            g_loss, d_loss, logs = self._stateless_losses(enc_train, head_train, d_train, batch, noise)
-            return g_loss, logs
-
-        def d_loss_fn(d_train, g_train, batch, noise):
-            enc_train, head_train = g_train[:n_enc], g_train[n_enc:]
-            _, d_loss, _ = self._stateless_losses(enc_train, head_train, d_train, batch, noise)
-            return d_loss
-
-        def step(state, batch, noise):
-            enc_train, head_train, d_train, g_opt_vars, d_opt_vars = state
-            g_train = enc_train + head_train
-            (_, logs), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(g_train, d_train, batch, noise)
-            g_train, g_opt_vars = self.g_opt.stateless_apply(g_opt_vars, g_grads, g_train)
-            if self.cfg.adversarial_weight > 0:
-                d_grads = jax.grad(d_loss_fn)(d_train, g_train, batch, noise)
-                d_train, d_opt_vars = self.d_opt.stateless_apply(d_opt_vars, d_grads, d_train)
-            return (g_train[:n_enc], g_train[n_enc:], d_train, g_opt_vars, d_opt_vars), logs
-
-        self._step = jax.jit(step)
-
-    def _stateless_losses(self, enc_train, head_train, d_train, batch, noise):
-        from keras import StatelessScope
-
-        mapping = list(zip(self.enc_t, enc_train, strict=True)) + list(zip(self.head_t, head_train, strict=True))
-        mapping += list(zip(self.d_t, d_train, strict=True))
-        with StatelessScope(state_mapping=mapping):
-            return _losses(self.parts, self.disc, batch, noise, self.cfg, training=True)
-
-    def __call__(self, batch: dict, noise: np.ndarray) -> dict:
-        self.state, logs = self._step(self.state, batch, noise)
-        return {k: float(v) for k, v in logs.items()}
-
-    def sync(self) -> None:
-        """Write the functional state back into the Keras variables (before saving/validating).
-
-        Copies, because Keras's JAX predict donates the variables' buffers to its jitted
-        function: handing it our state's own arrays would delete them under the next step."""
-        import jax.numpy as jnp
-
-        enc_train, head_train, d_train, g_opt_vars, d_opt_vars = self.state
-        pairs = [
-            (self.enc_t, enc_train), (self.head_t, head_train), (self.d_t, d_train),
-            (self.g_opt.variables, g_opt_vars), (self.d_opt.variables, d_opt_vars),
-        ]  # fmt: skip
-        for variables, values in pairs:
-            for var, value in zip(variables, values, strict=True):
-                var.assign(jnp.array(value, copy=True))
 
 
 # --------------------------------------------------------------------------- validation
@@ -609,7 +358,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     g_opt = keras.optimizers.Adam(cfg.learning_rate)
     d_opt = keras.optimizers.Adam(cfg.disc_learning_rate, beta_1=0.5)
     backend = keras.backend.backend()
-    step = (_JaxStep if backend == "jax" else _TensorFlowStep)(parts, disc, g_opt, d_opt, cfg)
+    step = (JaxStep if backend == "jax" else TensorFlowStep)(parts, disc, g_opt, d_opt, cfg)
 
     ckpt = out / "checkpoint"
     history = _History()
@@ -618,13 +367,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         state = json.loads((ckpt / "state.json").read_text())
         _load_weights(ckpt, parts, disc, g_opt, d_opt)
         if backend == "jax":
-            step = _JaxStep(parts, disc, g_opt, d_opt, cfg)
+            step = JaxStep(parts, disc, g_opt, d_opt, cfg)
         history.epochs = state["history"]
         start_epoch, best, since_best = state["epoch"] + 1, state["best"], state["since_best"]
         wall_before = state.get("wall_s", 0.0)  # the runs before this one, for the card
         log.info("resumed from %s at epoch %d", ckpt, start_epoch)
 
-    (out / "config.json").write_text(json.dumps({"train": cfg.to_dict(), "model": mcfg.to_dict()}, indent=2))
+    write_text_atomically(out / "config.json", json.dumps({"train": cfg.to_dict(), "model": mcfg.to_dict()}, indent=2))
     rng = np.random.default_rng(cfg.seed)
     steps = cfg.steps_per_epoch or max(1, len(train_data) // cfg.batch_size)
     t0 = time.perf_counter()
@@ -649,7 +398,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             bar.update(1)
         bar.close()
         epoch_time = time.perf_counter() - te
-        if isinstance(step, _JaxStep):
+        if isinstance(step, JaxStep):
             step.sync()
         figures = evaluate(generator, val_data, cfg)
         quality = validation_quality(figures)
@@ -665,7 +414,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             since_best += 1
         _save_checkpoint(ckpt, parts, disc, g_opt, d_opt, {"epoch": epoch, "best": best, "since_best": since_best, "history": history.epochs,
                                                           "wall_s": wall_before + time.perf_counter() - t0})
-        (out / "history.json").write_text(json.dumps(history.epochs, indent=1))
+        write_text_atomically(out / "history.json", json.dumps(history.epochs, indent=1))
         if since_best >= cfg.patience:
             log.info("early stop at epoch %d (no improvement in %d epochs)", epoch, cfg.patience)
             break
@@ -692,7 +441,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         "versions": versions(),
         "seed": cfg.seed,
     }  # fmt: skip
-    (out / "model_card.json").write_text(json.dumps(card, indent=2))
+    write_text_atomically(out / "model_card.json", json.dumps(card, indent=2))
     return card
 
 
@@ -719,12 +468,11 @@ def _save_checkpoint(ckpt: Path, parts, disc, g_opt, d_opt, state: dict) -> None
                               ("gopt", g_opt.variables), ("dopt", d_opt.variables)):  # fmt: skip
         for i, v in enumerate(variables):
             arrays[f"{prefix}_{i:04d}"] = np.asarray(v.numpy() if hasattr(v, "numpy") else v.value)
-    tmp = ckpt / ".weights.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, ckpt / "weights.npz")
-    tmp_state = ckpt / ".state.tmp.json"
-    tmp_state.write_text(json.dumps(state))
-    os.replace(tmp_state, ckpt / "state.json")
+    # An open file, so that np.savez appends no ".npz" to the temporary's name.
+    with atomic_output(ckpt / "weights.npz") as tmp, tmp.open("wb") as fh:
+        np.savez(fh, **arrays)
+    # Plain json.dumps: the history may hold NaN (the AUC of a one-class validation set).
+    write_text_atomically(ckpt / "state.json", json.dumps(state))
 
 
 def _load_weights(ckpt: Path, parts, disc, g_opt, d_opt) -> None:

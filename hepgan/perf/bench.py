@@ -264,7 +264,7 @@ def machine_info() -> dict:
 def model_info(path: Path) -> dict:
     """The model file's path, size, sha256, the sha256 of its ``hepgan`` metadata (canonical
     JSON: sorted keys) and the metadata's version and training facts."""
-    from hepgan.reco.engine import read_model_info
+    from hepgan.reco.model_file import read_model_info
 
     info = read_model_info(path)
     meta = dict(info.metadata)
@@ -653,7 +653,7 @@ def run_bench(
             (5 for sizes not listed there).
         repeats: surrogate passes over the events per thread setting (median taken).
         acts_repeats: ACTS runs per size (each re-simulates the same events; median per event).
-        model: the ONNX model (None: the shipped one, ``hepgan.reco.engine.shipped_model_path``).
+        model: the ONNX model (None: the shipped one, ``hepgan.reco.model_file.shipped_model_path``).
         threads_all: onnxruntime threads of the "all cores" setting (None: os.cpu_count()).
         providers: onnxruntime providers (None = CPU; 'cuda' or 'auto' for a GPU run, whose
             results are labelled with the GPU and carry no CPU speed-up ratios).
@@ -671,7 +671,7 @@ def run_bench(
         histograms of ``acts`` and ``surrogate``), ``agreement``, ``peak_rss_mib`` per phase},
         ``scaling`` (hits and ms per size, fitted exponents) and ``headline``.
     """
-    from hepgan.reco.engine import shipped_model_path
+    from hepgan.reco.model_file import shipped_model_path
 
     if repeats < 1 or acts_repeats < 1:
         msg = f"repeats and acts_repeats must be >= 1, got {repeats}, {acts_repeats}"

@@ -47,7 +47,9 @@ from hepgan.io.atomic import clean_stale_temporaries
 from hepgan.io.events import METADATA_KEY, BranchMap, RootEventWriter, open_event_file, read_file_metadata, read_range
 from hepgan.io.schema import TRACKS
 from hepgan.reco.ambiguity import AmbiguityConfig
-from hepgan.reco.engine import ENGINE_STAGES, AssignmentConfig, cached_engine, shipped_model_path
+from hepgan.reco.assignment import AssignmentConfig
+from hepgan.reco.engine import ENGINE_STAGES, cached_engine
+from hepgan.reco.model_file import shipped_model_path
 
 __all__ = [
     "ACTS_ENGINE_STAGES",
@@ -450,7 +452,7 @@ def reconstruct_files(
     Args:
         inputs: event files with a ``hits`` tree (truth branches are never read).
         out_dir: output folder (created).
-        model: model.onnx (default: the shipped model, ``hepgan.reco.engine.shipped_model_path``);
+        model: model.onnx (default: the shipped model, ``hepgan.reco.model_file.shipped_model_path``);
             not used by the acts engine.
         engine: ``'onnx'`` (the surrogate) or ``'acts'`` (the classic chain, one thread per
             process; needs pyacts).

@@ -1,0 +1,149 @@
+"""Hit assignment: network outputs -> candidate tracks (seed hits + the most probable hits).
+
+Per seed whose ``score`` passes ``score_min``: the three seed hits, then on each crossed
+surface (slot) the candidates whose ``hit_prob`` is at least ``hit_threshold``, the most
+probable first, up to ``max_hits_per_slot``; candidates with fewer than ``min_hits`` hits are
+dropped. The ambiguity resolver (:mod:`hepgan.reco.ambiguity`) then chooses among them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from hepgan.errors import InputError
+from hepgan.reco.features import N_HELIX, N_SEED_HITS
+
+__all__ = ["AssignmentConfig", "assign_hits"]
+
+
+@dataclass(frozen=True)
+class AssignmentConfig:
+    """How network outputs become track candidates.
+
+    Attributes:
+        hit_threshold: a candidate hit joins the track when its ``hit_prob`` is at least this.
+        max_hits_per_slot: hits taken per crossed surface (the most probable first); 1 is a
+            helix crossing a surface once, 2 would admit overlapping modules.
+        score_min: seeds whose ``score`` is below this make no track.
+        min_hits: candidates with fewer hits (seed hits included) are dropped (ACTS's
+            ambiguity solver in ``hepgan.acts.chain`` keeps >= 7 measurements).
+        preselect: thin the seeds before the network (`hepgan.reco.ambiguity.preselect_seeds`):
+            duplicates of one particle's track shrink to about one, which divides the
+            network's cost by the seeds per particle (~5 here).
+        preselect_chi2: provisional hits of the preselection lie within this squared
+            normalised residual (both axes).
+    """
+
+    hit_threshold: float = 0.5
+    max_hits_per_slot: int = 1
+    score_min: float = 0.5
+    min_hits: int = 7
+    preselect: bool = True
+    preselect_chi2: float = 9.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.hit_threshold <= 1.0 or not 0.0 <= self.score_min <= 1.0:
+            msg = f"hit_threshold and score_min must be in [0, 1], got {self.hit_threshold}, {self.score_min}"
+            raise InputError(msg)
+        if self.max_hits_per_slot < 1 or self.min_hits < 3:
+            msg = f"max_hits_per_slot must be >= 1 and min_hits >= 3, got {self.max_hits_per_slot}, {self.min_hits}"
+            raise InputError(msg)
+
+
+@numba.njit(cache=True)
+def _assign_kernel(seeds, cand, prob, feats, score, threshold, per_slot, score_min, min_hits, head, per_slot_cols):
+    """Candidate tracks: (keep (n_kept,) seed indices, hits flat, nhits, chi2, ndf).
+
+    chi2 sums the squared normalised residuals (columns res1, res2 of the features) of the
+    assigned candidate hits; ndf = 2 per such hit. Seed hits add nothing: the seed helix, from
+    which the residuals are measured, passes through them.
+    """
+    n, n_slots, n_cand = cand.shape
+    max_len = 3 + n_slots * min(per_slot, n_cand)
+    hits = np.empty(n * max_len, dtype=np.int64)
+    nhits = np.empty(n, dtype=np.int64)
+    chi2 = np.empty(n, dtype=np.float64)
+    ndf = np.empty(n, dtype=np.int64)
+    keep = np.empty(n, dtype=np.int64)
+    taken = np.empty(n_cand, dtype=np.bool_)
+    n_keep = 0
+    pos = 0
+    for i in range(n):
+        if not score[i] >= score_min:  # also drops NaN scores
+            continue
+        start = pos
+        hits[pos] = seeds[i, 0]
+        hits[pos + 1] = seeds[i, 1]
+        hits[pos + 2] = seeds[i, 2]
+        pos += 3
+        c2 = 0.0
+        na = 0
+        for s in range(n_slots):
+            for k in range(n_cand):
+                taken[k] = False
+            for _ in range(per_slot):
+                best = -1
+                best_p = threshold
+                for k in range(n_cand):
+                    p = prob[i, s, k]
+                    if cand[i, s, k] >= 0 and not taken[k] and p >= best_p and (best < 0 or p > prob[i, s, best]):
+                        best = k
+                        best_p = p
+                if best < 0:
+                    break
+                taken[best] = True
+                hits[pos] = cand[i, s, best]
+                pos += 1
+                col = head + s * per_slot_cols + 4 + 3 * best
+                c2 += feats[i, col] ** 2 + feats[i, col + 1] ** 2
+                na += 1
+        if pos - start < min_hits:
+            pos = start
+            continue
+        keep[n_keep] = i
+        nhits[n_keep] = pos - start
+        chi2[n_keep] = c2
+        ndf[n_keep] = 2 * na
+        n_keep += 1
+    return keep[:n_keep], hits[:pos], nhits[:n_keep], chi2[:n_keep], ndf[:n_keep]
+
+
+def assign_hits(
+    seeds: np.ndarray,
+    cand: np.ndarray,
+    hit_prob: np.ndarray,
+    feats: np.ndarray,
+    score: np.ndarray,
+    *,
+    config: AssignmentConfig,
+    n_candidates: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate tracks of one event's seeds.
+
+    Args:
+        seeds: (n, 3) hit indices; cand: (n, L, K) candidate hit indices (-1: none).
+        hit_prob: (n, L, K) and score: (n,) network outputs; feats: (n, F) float32 features
+            (the residual columns give the chi^2).
+        config: the cuts; n_candidates: K of the feature config (the features' slot width).
+
+    Returns:
+        ``(keep, hits, nhits, chi2, ndf)``: (n_kept,) indices of the seeds that made a
+        candidate, their hits concatenated (int64 hit indices, seed hits first), and per
+        candidate its hit count, chi^2 and ndf (2 per assigned non-seed hit).
+    """
+    return _assign_kernel(
+        np.ascontiguousarray(seeds, dtype=np.int64),
+        cand,
+        np.ascontiguousarray(hit_prob, dtype=np.float32),
+        feats,
+        np.ascontiguousarray(score, dtype=np.float32),
+        float(config.hit_threshold),
+        int(config.max_hits_per_slot),
+        float(config.score_min),
+        int(config.min_hits),
+        N_HELIX + N_SEED_HITS,
+        4 + 3 * n_candidates,
+    )
