@@ -25,8 +25,12 @@ class AssignmentConfig:
 
     Attributes:
         hit_threshold: a candidate hit joins the track when its ``hit_prob`` is at least this.
-        max_hits_per_slot: hits taken per crossed surface (the most probable first); 1 is a
-            helix crossing a surface once, 2 would admit overlapping modules.
+        max_hits_per_slot: hits taken per crossed surface (the most probable first); 2 admits
+            the second module where modules of a layer overlap, as ACTS's CKF collects it
+            (measured on tuning events, seed 3011, 20 x 50: hits per track 9.68 -> 10.95 against
+            ACTS's 12.1, TrackML score 0.79 -> 0.87, ACTS tracks reproduced 74% -> 96%, fakes
+            0.04% -> 0.02%, efficiency unchanged; 3 adds 0.5% more agreement but no physics: a
+            helix crosses a layer's modules at most twice). 1 takes one hit per surface.
         score_min: seeds whose ``score`` is below this make no track.
         min_hits: candidates with fewer hits (seed hits included) are dropped (ACTS's
             ambiguity solver in ``hepgan.acts.chain`` keeps >= 7 measurements).
@@ -38,7 +42,7 @@ class AssignmentConfig:
     """
 
     hit_threshold: float = 0.5
-    max_hits_per_slot: int = 1
+    max_hits_per_slot: int = 2
     score_min: float = 0.5
     min_hits: int = 7
     preselect: bool = True
