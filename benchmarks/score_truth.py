@@ -101,7 +101,7 @@ def scores(model_path: Path, features: np.ndarray) -> np.ndarray:
 
 
 def _one_wrong_summary(data: dict[str, np.ndarray], score: np.ndarray, label: np.ndarray) -> dict:
-    from hepgan.ml.train import _auc
+    from hepgan.perf.metrics import auc as _auc
 
     sel = data["same"] == 2
     real = data["same"] == 3
@@ -122,7 +122,7 @@ def _one_wrong_summary(data: dict[str, np.ndarray], score: np.ndarray, label: np
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hepgan.ml.train import _auc
+    from hepgan.perf.metrics import auc as _auc
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path)

@@ -17,7 +17,7 @@ from _fake_model import SHIPPED  # noqa: E402
 from hepgan.errors import InputError  # noqa: E402
 from hepgan.io.events import read_events  # noqa: E402
 from hepgan.ml.calibrate import calibrate_spread  # noqa: E402
-from hepgan.perf.bench import agreement  # noqa: E402
+from hepgan.perf.metrics import agreement  # noqa: E402
 from hepgan.reco.engine import Engine, read_model_info  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped model")
