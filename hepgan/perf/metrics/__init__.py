@@ -27,6 +27,7 @@ residuals, core widths), `agreement` (with the classic tracks), `auc`, `summary`
 
 from __future__ import annotations
 
+from hepgan.perf.metrics._common import histogram_dict
 from hepgan.perf.metrics.agreement import AGREEMENT_FRACTION, agreement
 from hepgan.perf.metrics.auc import auc
 from hepgan.perf.metrics.efficiency import (
@@ -95,6 +96,7 @@ __all__ = [
     "efficiency_vs_eta",
     "efficiency_vs_pt",
     "fake_rate",
+    "histogram_dict",
     "hepgan_trackml_event_scores",
     "hepgan_trackml_hit_weights",
     "hepgan_trackml_score",
