@@ -31,7 +31,7 @@ import numpy as np
 
 from hepgan.io.events import iterate_chunks
 from hepgan.ml.dataset import DatasetConfig, _event_arrays, process_event
-from hepgan.perf.bench import machine_info
+from hepgan.perf.machine import machine_info
 from hepgan.reco.features import layer_table
 from hepgan.reco.geometry import GENERIC_DETECTOR
 
