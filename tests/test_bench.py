@@ -270,3 +270,21 @@ def test_bench_command_line_options(tmp_path: Path) -> None:
     help_text = runner.invoke(main, ["bench", "--help"]).output
     for opt in ("--acts-repeats", "--events", "--providers", "--seed", "--workdir", "--report", "--threads-all"):
         assert opt in help_text, opt
+
+
+def test_collision_sizes_simulate_ttbar() -> None:
+    """ttbar-puN makes a Pythia 8 ttbar configuration with N pile-up collisions; an installation
+    whose simulation has no collisions yet says so (exit 2) instead of running guns."""
+    import dataclasses
+
+    from hepgan.acts.simulation import SimulationConfig
+
+    size = parse_size("ttbar-pu50")
+    if "process" not in {f.name for f in dataclasses.fields(SimulationConfig)}:
+        with pytest.raises(InputError, match="no collisions"):
+            size.simulation_config(events=1, seed=DEFAULT_REPORT_SEED)
+        return
+    cfg = size.simulation_config(events=2, seed=DEFAULT_REPORT_SEED)
+    assert (cfg.process, cfg.pileup, cfg.events, cfg.seed) == ("ttbar", 50, 2, DEFAULT_REPORT_SEED)
+    gun = parse_size("20x50").simulation_config(events=1, seed=DEFAULT_REPORT_SEED)
+    assert (gun.process, gun.vertices, gun.particles) == ("gun", 20, 50)

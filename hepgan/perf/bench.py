@@ -399,25 +399,7 @@ def run_bench(
         "device": device,
         "machine": machine_info(),
         "model": model_info(model_path),
-        "config": {
-            "sizes": names,
-            "events": n_events,
-            "repeats": repeats,
-            "acts_repeats": acts_repeats,
-            "acts_max_seeds_per_spm": list(ACTS_CONFIGS.values()),
-            "threads_all": threads_all,
-            "providers": device["providers"],
-            "seed": seed,
-            "seed_purpose": purpose,
-            "gun": {"pt_range_gev": [0.5, 10.0], "eta_max": 2.5, "vertex_sigma_z_mm": 50.0},
-            "efficiency_pt_min_gev": [1.0, 0.5],
-            "eta_max": 2.5,
-            "interval": {"method": "Clopper-Pearson", "cl": m.ONE_SIGMA_CL},
-            "agreement_fraction": m.AGREEMENT_FRACTION,
-            "pt_bins_gev": [float(x) for x in m.DEFAULT_PT_BINS],
-            "eta_bins": [float(x) for x in m.DEFAULT_ETA_BINS],
-            "peak_rss_method": memory.method,
-        },
+        "config": _config(names, n_events, repeats, acts_repeats, threads_all, device, seed, purpose, memory),
         "notes": _notes(purpose, device),
         "sizes": {},
     }
@@ -447,6 +429,29 @@ def run_bench(
     if output_json is not None:
         write_json_atomically(Path(output_json), results)
     return results
+
+
+def _config(names, n_events, repeats, acts_repeats, threads_all, device, seed, purpose, memory) -> dict:
+    """The run's settings as the results JSON records them."""
+    return {
+        "sizes": names,
+        "events": n_events,
+        "repeats": repeats,
+        "acts_repeats": acts_repeats,
+        "acts_max_seeds_per_spm": list(ACTS_CONFIGS.values()),
+        "threads_all": threads_all,
+        "providers": device["providers"],
+        "seed": seed,
+        "seed_purpose": purpose,
+        "gun": {"pt_range_gev": [0.5, 10.0], "eta_max": 2.5, "vertex_sigma_z_mm": 50.0},
+        "efficiency_pt_min_gev": [1.0, 0.5],
+        "eta_max": 2.5,
+        "interval": {"method": "Clopper-Pearson", "cl": m.ONE_SIGMA_CL},
+        "agreement_fraction": m.AGREEMENT_FRACTION,
+        "pt_bins_gev": [float(x) for x in m.DEFAULT_PT_BINS],
+        "eta_bins": [float(x) for x in m.DEFAULT_ETA_BINS],
+        "peak_rss_method": memory.method,
+    }
 
 
 def _notes(purpose: str, device: Mapping[str, Any]) -> list[str]:

@@ -267,8 +267,8 @@ def _scaling_figure(results: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
 
 # --------------------------------------------------------------------------- html
 def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
+    if x is None:  # not applicable (a stage one engine does not have) or not measured
+        return "–"
     if isinstance(x, float):
         if not math.isfinite(x):
             return "n/a"
