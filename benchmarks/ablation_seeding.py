@@ -24,7 +24,7 @@ from bench_seeding import SIZES, sample
 
 import hepgan.reco.seeding as seeding
 from hepgan.io.events import read_events
-from hepgan.perf.bench import machine_info
+from hepgan.perf.machine import machine_info
 from hepgan.perf.metrics import summarize
 from hepgan.reco.engine import Engine
 from hepgan.reco.geometry import GENERIC_DETECTOR

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgan.io.events import read_events
-from hepgan.perf.bench import machine_info
+from hepgan.perf.machine import machine_info
 from hepgan.reco.features import FeatureConfig, build_features, index_hits, layer_table
 from hepgan.reco.geometry import GENERIC_DETECTOR
 from hepgan.reco.seeding import find_seeds

@@ -5,10 +5,9 @@ files of 4, 16 and 32 events (new event ids, written with hepgan.io.events.RootE
 `hepgan reco` on each in a fresh process and records its peak RSS (getrusage of the child).
 Reco reads `--step-events` events at a time, so the peak should not grow with the file.
 
-    python benchmarks/bench_memory.py [-o benchmarks/results/memory.json] [--work DIR]
+    python benchmarks/bench_memory.py [-o benchmarks/results/memory.json] [--work DIR] [--model M.onnx]
 
-Uses the shipped model when it exists, else the test stand-in (tests/_fake_model.py), and
-says which in the results.
+Uses the shipped model unless --model names another, and records which.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import awkward as ak
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 
 def _run(cmd: list[str]) -> tuple[float, float]:
@@ -40,7 +38,8 @@ def _run(cmd: list[str]) -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True)
     rc, peak_kb, seconds = out.stdout.split()
     if int(rc) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {out.stderr[-2000:]}")
+        msg = f"{' '.join(cmd)} failed: {out.stderr[-2000:]}"
+        raise RuntimeError(msg)
     return int(peak_kb) / 1024, float(seconds)
 
 
@@ -50,6 +49,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=REPO / "build" / "bench_memory")
     ap.add_argument("--sizes", type=int, nargs="+", default=[4, 16, 32])
     ap.add_argument("--step-events", type=int, default=4)
+    ap.add_argument("--model", type=Path, help="model.onnx (default: the shipped model)")
     args = ap.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -60,11 +60,10 @@ def main() -> None:
         subprocess.run([*hepgan, "simulate", "-o", str(base), "--events", "4", "--vertices", "200", "--particles", "50",
                         "--seed", "11"], check=True)  # fmt: skip
 
-    from _fake_model import SHIPPED, build_fake_model
-
     from hepgan.io.events import HITS, RootEventWriter, read_events
+    from hepgan.reco.model_file import shipped_model_path
 
-    model = SHIPPED if SHIPPED.is_file() else build_fake_model(work / "fake.onnx")
+    model = args.model or shipped_model_path()
     hits = read_events(base, trees=("hits",), truth=True)["hits"]
     n_base = len(hits)
     hits_per_event = ak.num(hits.hit_x, axis=1).to_list()
@@ -89,7 +88,7 @@ def main() -> None:
     peaks = [r["peak_rss_mb"] for r in rows]
     result = {
         "benchmark": "peak RSS of `hepgan reco` vs events per file (200 x 50 events)",
-        "model": "shipped" if model == SHIPPED else "test stand-in (tests/_fake_model.py)",
+        "model": str(model),
         "step_events": args.step_events,
         "hits_per_event": hits_per_event,
         "results": rows,

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hepgan.io.events import read_events
-from hepgan.perf.bench import machine_info
+from hepgan.perf.machine import machine_info
 from hepgan.reco.geometry import GENERIC_DETECTOR
 from hepgan.reco.seeding import SeedingConfig, find_seeds
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from hepgan.io.events import iterate_chunks
 from hepgan.ml.dataset import DatasetConfig, _event_arrays, process_event
-from hepgan.perf.bench import machine_info
+from hepgan.perf.machine import machine_info
 from hepgan.reco.features import layer_table
 from hepgan.reco.geometry import GENERIC_DETECTOR
 
@@ -101,7 +101,7 @@ def scores(model_path: Path, features: np.ndarray) -> np.ndarray:
 
 
 def _one_wrong_summary(data: dict[str, np.ndarray], score: np.ndarray, label: np.ndarray) -> dict:
-    from hepgan.ml.train import _auc
+    from hepgan.perf.metrics import auc as _auc
 
     sel = data["same"] == 2
     real = data["same"] == 3
@@ -122,7 +122,7 @@ def _one_wrong_summary(data: dict[str, np.ndarray], score: np.ndarray, label: np
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hepgan.ml.train import _auc
+    from hepgan.perf.metrics import auc as _auc
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", type=Path)

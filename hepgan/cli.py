@@ -256,26 +256,76 @@ def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path
     _print_summary(f"triage -> {output}", shown)
 
 
+def _bench_events(values: tuple[str, ...]) -> int | dict[str, int] | None:
+    """--events N (all sizes) or --events SIZE=N (repeatable) -> run_bench's `events`."""
+    from hepgan.errors import InputError
+
+    if not values:
+        return None
+    per_size: dict[str, int] = {}
+    for v in values:
+        size, eq, n = v.partition("=")
+        text = n if eq else size
+        if not text.strip().isdigit() or int(text) < 1:
+            msg = f"--events {v!r}: expected N or SIZE=N with an integer N >= 1 (e.g. --events 20x50=5)"
+            raise InputError(msg)
+        if not eq:
+            if len(values) > 1:
+                msg = f"--events {v!r}: a bare N applies to every size; give SIZE=N pairs to set sizes apart"
+                raise InputError(msg)
+            return int(text)
+        per_size[size.strip()] = int(text)
+    return per_size
+
+
 @main.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Results JSON.")
-@click.option("--sizes", default="1x100,20x50", show_default=True, help="Comma-separated VxM sizes, e.g. 1x100,20x50,100x50,200x50.")
-@click.option("--events", type=click.IntRange(min=1), help="Events per size (default: 20, 5, 3, 2 by size).")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--sizes", default="1x100,20x50", show_default=True,
+              help="Comma-separated sizes: VxM (gun: V vertices x M pions) or ttbar-puN (ttbar + N pile-up). "
+                   "Full protocol: ttbar-pu0,ttbar-pu50,ttbar-pu200,1x100,20x50,100x50,200x50.")  # fmt: skip
+@click.option("--events", multiple=True, metavar="N|SIZE=N",
+              help="Events per size: N for all, or SIZE=N (repeatable). Default: 20 for 1x100 and ttbar-pu0, 5 for 20x50 "
+                   "and ttbar-pu50, 3 for 100x50 and ttbar-pu200, 2 for 200x50.")  # fmt: skip
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Timed surrogate passes per thread setting.")
+@click.option("--acts-repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed ACTS passes per configuration (max seeds per middle space point 1 and 5), interleaved.")  # fmt: skip
 @click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
-@click.option("--gpu", is_flag=True, help="Run the network on onnxruntime's CUDA provider (labelled GPU results).")
-@click.option("--seed", type=int, default=11, show_default=True)
+@click.option("--providers", help="onnxruntime providers for the network: cpu (default), cuda or auto (labelled GPU results).")
+@click.option("--gpu", is_flag=True, help="Same as --providers cuda.")
+@click.option("--threads-all", type=click.IntRange(min=1), help="Threads of the surrogate's all-cores run (default: all cores).")
+@click.option("--seed", type=int, default=None, help="Simulation seed: a registered report seed (docs/seeds.md; default 31).")
+@click.option("--allow-tuning-seed", is_flag=True, help="Run with a seed registered for training or tuning (the results say so).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Keep the simulated and reconstructed files here.")
+@click.option("--report", "report_html", type=click.Path(dir_okay=False, path_type=Path), help="Also write the HTML report here.")
 @click.pass_context
 @_guarded
-def bench(ctx: click.Context, output: Path, sizes: str, events: int | None, repeats: int, model: Path | None, gpu: bool,
-          seed: int) -> None:
-    """The benchmark protocol: ACTS and the surrogate on the same events in this process."""
-    from hepgan.perf.bench import run_bench
+def bench(ctx: click.Context, output: Path, sizes: str, events: tuple[str, ...], repeats: int, acts_repeats: int,
+          model: Path | None, providers: str | None, gpu: bool, threads_all: int | None, seed: int | None,
+          allow_tuning_seed: bool, workdir: Path | None, report_html: Path | None) -> None:  # fmt: skip
+    """The benchmark protocol: ACTS (1 and 5 seeds per middle space point) and the surrogate on
+    the same events in this process, warmed up, interleaved, repeated; prints the headline table."""
+    from hepgan.errors import InputError
+    from hepgan.perf.bench import format_headline, run_bench
+    from hepgan.perf.seeds import DEFAULT_REPORT_SEED
 
+    if gpu and providers not in (None, "cuda"):
+        msg = f"--gpu and --providers {providers!r} disagree; give one of them"
+        raise InputError(msg)
+    if report_html is not None:
+        _require("matplotlib", "report")
     results = run_bench(
-        output, sizes=tuple(s.strip() for s in sizes.split(",") if s.strip()), events=events, repeats=repeats,
-        model=model, providers="cuda" if gpu else None, seed=seed, progress=ctx.obj["progress"],
+        output, sizes=tuple(s.strip() for s in sizes.split(",") if s.strip()), events=_bench_events(events),
+        repeats=repeats, acts_repeats=acts_repeats, model=model, threads_all=threads_all,
+        providers="cuda" if gpu else (None if providers in (None, "cpu") else providers),
+        seed=DEFAULT_REPORT_SEED if seed is None else seed, allow_tuning_seed=allow_tuning_seed,
+        progress=ctx.obj["progress"], workdir=workdir,
     )  # fmt: skip
+    click.echo(format_headline(results))
     click.echo(f"bench -> {output} ({len(results.get('sizes', {}))} sizes)")
+    if report_html is not None:
+        from hepgan.perf.report import write_report
+
+        click.echo(f"report -> {write_report([output], report_html)}")
 
 
 @main.command()

@@ -272,38 +272,128 @@ def test_trackml_order_weights_by_hand():
     np.testing.assert_allclose(m.trackml_pt_weight([0.01, 0.3, 0.5, 1.75, 3.0, 10.0]), [0, 0.2, 0.2, 0.6, 1.0, 1.0])
 
 
-def test_trackml_score_by_hand():
+def _exact_trackml_event():
+    """An event for trackml-library's rules, ordered by |tz - vz| (hit_tx is set so that the
+    3D distance would order P's hits the other way round).
+
+    P (id 1, pT 3 GeV: pT weight 1, vz 0): hits 0-3 at tz 30, 10, 40, 20 -> ihit 2, 0, 3, 1.
+    Q (id 2, pT 0.5 GeV: weight 0.2, vz 5): hits 4-8 at tz 55, 65, 65, 85, 95 -> distances 50,
+    60, 60, 80, 90; pandas' average ranks 1, 2.5, 2.5, 4, 5 -> ihit 0, 1, 1, 3, 4.
+    R (id 3, 3 hits: order weight 0): hits 9-11. Noise: hit 12. Particle 9 (not listed): hit 13.
+    X (id 4, pT 0.05 GeV -> pT weight 0.2 at the edge; 4 hits at tz 1..4): hits 14-17.
+    """
+    pids = [1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 0, 9, 4, 4, 4, 4]
+    tz = [30, 10, 40, 20, 55, 65, 65, 85, 95, 0, 0, 0, 0, 0, 1, 2, 3, 4]
+    tx = [10, 30, 5, 20] + [0.0] * 14
+    particles = [
+        _particle(1, pt=3.0, phi=0.0),
+        _particle(2, pt=0.5, phi=0.0, v=(0.0, 0.0, 5.0)),
+        _particle(3, pt=5.0, phi=0.0),
+        _particle(4, pt=0.05, phi=0.0),
+    ]
+    extra = {"hit_tx": tx, "hit_ty": [0.0] * 18, "hit_tz": tz}
+    return pids, particles, extra
+
+
+# hand values of the order-weight rows (proposal 10 8 6 5 3 3 3 5 6 stretched, normalised)
+_ROW4 = np.array([30, 16, 9, 18]) / 73
+_ROW5 = np.array([10, 6, 3, 3, 6]) / 28
+
+
+def _exact_weights_by_hand() -> np.ndarray:
+    w = np.zeros(18)
+    w[[0, 1, 2, 3]] = _ROW4[[2, 0, 3, 1]]
+    w[4:9] = 0.2 * _ROW5[[0, 1, 1, 3, 4]]  # the tied hits share ihit 1; ihit 2 is nobody's
+    w[14:18] = 0.2 * _ROW4  # pT 0.05 GeV: the lowest pT that still weighs 0.2
+    return w
+
+
+def test_trackml_weights_as_trackml_library_defines_them():
+    pids, particles, extra = _exact_trackml_event()
+    hits, parts, _ = _build([(pids, particles, [], extra)])
+    w = np.array(m.trackml_hit_weights(hits, parts).tolist()[0])
+    expect = _exact_weights_by_hand()
+    np.testing.assert_allclose(w, expect / expect.sum(), rtol=1e-12)
+    assert w.sum() == pytest.approx(1.0)
+    # hepgan's variant orders P by the 3D distance (tx dominates here) and breaks ties by file order
+    v = np.array(m.hepgan_trackml_hit_weights(hits, parts).tolist()[0])
+    assert not np.allclose(v[:4] / v[:4].sum(), w[:4] / w[:4].sum())
+
+
+def test_trackml_score_as_trackml_library_defines_it():
+    pids, particles, extra = _exact_trackml_event()
+    expect = _exact_weights_by_hand()
+    total = expect.sum()
+    tracks = [
+        [1, 3, 0, 12],       # P ihit 0, 1, 2 + noise: 3/4 of the track, 3/4 of P -> scores
+        [4, 5, 6],           # Q ihit 0, 1, 1: 3/3 and 3/5 -> scores
+        [9, 10, 11, 13],     # R 3/4 and 3/3, but R weighs 0
+        [14, 15, 16, 17],    # X complete -> scores 0.2 of its row
+    ]
+    hits, parts, trk = _build([(pids, particles, tracks, extra)])
+    score = (expect[[1, 3, 0]].sum() + expect[[4, 5, 6]].sum() + expect[14:18].sum()) / total
+    assert m.trackml_score(hits, parts, trk) == pytest.approx(score, rel=1e-12)
+    # strictly more than half: Q's hits 4, 5 + two of R's -> 2/4 of the track: nothing
+    hits, parts, trk = _build([(pids, particles, [[4, 5, 9, 10]], extra)])
+    assert m.trackml_score(hits, parts, trk) == 0.0
+    # and more than half of the particle: P's ihit 0, 1 alone -> 2/2 of the track, 2/4 of P: nothing
+    hits, parts, trk = _build([(pids, particles, [[1, 3]], extra)])
+    assert m.trackml_score(hits, parts, trk) == 0.0
+
+
+def test_trackml_score_one_track_per_hit():
+    """Shared hits go to the track listing most hits; the rules then apply to what is left."""
+    pids, particles, extra = _exact_trackml_event()
+    expect = _exact_weights_by_hand()
+    # A lists P's ihit 0, 1 and X's four hits (6 hits); B lists P's ihit 0, 1, 2 (3 hits).
+    # A keeps hits 1 and 3: A = X 4/6 (scores X), B = P's ihit 2 alone: 1/4 of P, nothing.
+    tracks = [[1, 3, 14, 15, 16, 17], [1, 3, 0]]
+    hits, parts, trk = _build([(pids, particles, tracks, extra)])
+    assert m.trackml_score(hits, parts, trk) == pytest.approx(expect[14:18].sum() / expect.sum(), rel=1e-12)
+    # hepgan's variant keeps the shared hits: B = P 3/3 and 3/4 scores P as well
+    assert m.hepgan_trackml_score(hits, parts, trk) > m.trackml_score(hits, parts, trk)
+    # a perfect submission scores 1; none scores 0; an event without weight is NaN
+    perfect = [[0, 1, 2, 3], [4, 5, 6, 7, 8], [14, 15, 16, 17]]
+    hits, parts, trk = _build([(pids, particles, perfect, extra), ([0, 3], [_particle(3)], [[0, 1]], {
+        "hit_tx": [0.0, 0.0], "hit_ty": [0.0, 0.0], "hit_tz": [0.0, 0.0]})])
+    scores = m.trackml_event_scores(hits, parts, trk)
+    assert scores[0] == pytest.approx(1.0) and np.isnan(scores[1])
+    assert m.trackml_score(hits, parts, trk) == pytest.approx(1.0)
+
+
+def test_hepgan_trackml_variant_by_hand():
+    """hepgan's own variant: 3D distance order, shared hits kept, a particle scores once."""
     hits, particles, tracks = _trackml_event()
     # Unnormalised: P hits (30, 16, 9, 18)/73 x 1 (sum 1); Q hits (10, 6, 3, 3, 6)/28 x 0.2
     # (sum 0.2); R and noise 0. Total 1.2.
-    w = m.trackml_hit_weights(hits, particles).tolist()[0]
+    w = m.hepgan_trackml_hit_weights(hits, particles).tolist()[0]
     expect_w = np.array([9, 30, 18, 16] + [0] * 9, dtype=float) / 73
     expect_w[4:9] = 0.2 * np.array([10, 6, 3, 3, 6]) / 28
     np.testing.assert_allclose(w, expect_w / 1.2)
     # Score = (T0: (30 + 16 + 9)/73 + T1: 0.2 (10 + 6 + 3)/28) / 1.2
     #       = (55/73 + 3.8/28) / 1.2 = 0.7409491...
     expected = (55 / 73 + 0.2 * 19 / 28) / 1.2
-    assert m.trackml_score(hits, particles, tracks) == pytest.approx(expected, rel=1e-12)
+    assert m.hepgan_trackml_score(hits, particles, tracks) == pytest.approx(expected, rel=1e-12)
     assert expected == pytest.approx(0.7409491, abs=1e-7)
     # measured positions are used when true ones are asked for but absent
     with pytest.raises(ValueError, match="hit_x"):
-        m.trackml_score(hits, particles, tracks, position="measured")
+        m.hepgan_trackml_score(hits, particles, tracks, position="measured")
 
 
-def test_trackml_score_perfect_and_empty():
+def test_hepgan_trackml_variant_perfect_and_empty():
     hits, particles, tracks = _trackml_event()
     perfect = ak.Array({"track_nhits": [[4, 5, 3]], "track_hit_index": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]})
-    assert m.trackml_score(hits, particles, perfect) == pytest.approx(1.0)
+    assert m.hepgan_trackml_score(hits, particles, perfect) == pytest.approx(1.0)
     none = ak.Array({"track_nhits": [[]], "track_hit_index": [[]]})
-    assert m.trackml_score(hits, particles, none) == 0.0
+    assert m.hepgan_trackml_score(hits, particles, none) == 0.0
     # The TrackML rule is strict (> 50%), unlike the matching (>= 50%): P's hits of order 0, 1
     # + noise hold 2/3 of the track but only 2/4 of P -> 0; P's order 0, 1, 2 with three
     # foreign hits hold 3/6 of the track -> 0.
     half = ak.Array({"track_nhits": [[3]], "track_hit_index": [[1, 3, 12]]})
-    assert m.trackml_score(hits, particles, half) == 0.0
+    assert m.hepgan_trackml_score(hits, particles, half) == 0.0
     assert m.match_tracks(hits, particles, half).track_matched.tolist() == [[True]]
     half = ak.Array({"track_nhits": [[6]], "track_hit_index": [[1, 3, 0, 12, 4, 9]]})
-    assert m.trackml_score(hits, particles, half) == 0.0
+    assert m.hepgan_trackml_score(hits, particles, half) == 0.0
     assert m.match_tracks(hits, particles, half).track_matched.tolist() == [[True]]
 
 

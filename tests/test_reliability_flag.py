@@ -6,25 +6,15 @@ the training range). The rates over more samples are in benchmarks/results/relia
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hepgan.io.events import read_events
+from hepgan.perf.samples import add_noise_hits
 from hepgan.reco.model_file import read_model_info, shipped_model_path
 from hepgan.triage import FLAGS, triage_files
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_reliability_flag", REPO / "benchmarks" / "bench_reliability_flag.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _flags(path: Path, out: Path) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
@@ -54,7 +44,7 @@ def test_flag_rarely_fires_in_distribution_and_fires_with_noise(sim_20x50: Path,
     assert flags["any"].mean() <= 0.2, rows  # 20 x 50 at 2 T, no noise: like the training set
     assert not flags["unassigned"].any() and not flags["occupancy"].any() and not flags["unknown_layers"].any()
 
-    noisy = _bench().add_noise_hits(sim_20x50, tmp_path / "noisy.root", 0.30, seed=30)
+    noisy = add_noise_hits(sim_20x50, tmp_path / "noisy.root", 0.30, seed=30)
     clean_hits = read_events(sim_20x50, trees=("hits",))["hits"]
     noisy_hits = read_events(noisy, trees=("hits",))["hits"]
     added = np.asarray([len(n) - len(c) for n, c in zip(noisy_hits["hit_x"], clean_hits["hit_x"], strict=True)])

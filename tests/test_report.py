@@ -85,8 +85,8 @@ def _png_not_blank(data: bytes) -> bool:
 def bench_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("report")
     out = tmp / "bench-cpu.json"
-    run_bench(out, sizes=("1x20", "2x20"), events=1, repeats=1, model=model_for_tests(tmp), progress=False,
-              workdir=tmp / "work")  # fmt: skip
+    run_bench(out, sizes=("1x20", "2x20"), events=1, repeats=1, acts_repeats=1, model=model_for_tests(tmp),
+              progress=False, workdir=tmp / "work")  # fmt: skip
     return out
 
 
@@ -116,6 +116,9 @@ def test_page_is_self_contained(report: tuple[Path, str]) -> None:
     assert not re.search(r'(src|href)="(https?:|//)', page)
     assert "cpu - bench-cpu.json" in page and "gpu (Test GPU X1) - bench-gpu.json" in page
     assert "Headline figures" in page and "Machine" in page and "k (all sizes)" in page
+    # both ACTS configurations, the spread of each speed-up and the intervals are on the page
+    for text in ("ACTS-1", "ACTS-5", "× [", "68% CL", "Paired counts", "McNemar", "start-up s"):
+        assert text in page, text
     training = json.loads(path.with_name("bench-cpu.json").read_text())["model"]["training"] or {}
     # a page made with the stand-in model says so
     assert ("test-only stand-in" in page) == bool(training.get("fake"))
@@ -158,6 +161,9 @@ def test_refuses_what_is_not_bench_json(tmp_path: Path) -> None:
         write_report([bad], tmp_path / "r.html")
     bad.write_text("{")
     with pytest.raises(InputError, match="not JSON"):
+        write_report([bad], tmp_path / "r.html")
+    bad.write_text('{"schema": "hepgan-bench/1", "sizes": {}}')
+    with pytest.raises(InputError, match="rerun 'hepgan bench'"):
         write_report([bad], tmp_path / "r.html")
     with pytest.raises(InputError, match="no bench results"):
         write_report([], tmp_path / "r.html")

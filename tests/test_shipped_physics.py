@@ -16,9 +16,8 @@ import pytest
 from _fake_model import SHIPPED
 
 from hepgan.io.events import read_events
-from hepgan.ml.train import _auc
-from hepgan.perf.bench import agreement
-from hepgan.perf.metrics import summarize
+from hepgan.perf.metrics import agreement, summarize
+from hepgan.perf.metrics import auc as _auc
 from hepgan.reco.engine import Engine
 
 pytestmark = pytest.mark.skipif(not SHIPPED.exists(), reason="no shipped model")

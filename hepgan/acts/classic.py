@@ -166,13 +166,15 @@ class _TrackSink(ae.IAlgorithm):
         return ae.ProcessCode.SUCCESS
 
 
-def reconstruct_events(events: list[EventHits], *, b_field: float, source: str) -> tuple[list[dict], dict[str, float]]:
+def reconstruct_events(events: list[EventHits], *, b_field: float, source: str,
+                       seeds_per_middle_sp: int = 1) -> tuple[list[dict], dict[str, float]]:  # fmt: skip
     """ACTS seeding + CKF + ambiguity resolution on `events` (one thread, in order).
 
     Args:
         events: the events' hits.
         b_field: solenoid field (tesla) the events were made in.
         source: names the input in error messages (file and entry range).
+        seeds_per_middle_sp: the seed finder's ``maxSeedsPerSpM`` (1: ``hepgan simulate``'s).
 
     Returns:
         Per event, the TRACKS columns (``track_hit_index`` indexes the event's hits); and
@@ -181,7 +183,7 @@ def reconstruct_events(events: list[EventHits], *, b_field: float, source: str) 
     if not events:
         return [], dict.fromkeys(ACTS_STAGES, 0.0)
     detector, geo = _detector()
-    cfg = ac.ChainConfig(b_field=b_field)
+    cfg = ac.ChainConfig(b_field=b_field, seeds_per_middle_sp=seeds_per_middle_sp)
     bfield = acts.ConstantBField(acts.Vector3(0.0, 0.0, b_field * u.T))
     clock = ac.StageClock()
     out: dict[int, tuple[dict, dict]] = {}
@@ -210,7 +212,8 @@ def reconstruct_events(events: list[EventHits], *, b_field: float, source: str) 
         s.run()
         log.debug("acts reco of %d events of %s: %.1f s", len(events), source, time.perf_counter() - t0)
     if sorted(out) != list(range(len(events))):
-        raise RuntimeError(f"{source}: ACTS returned events {sorted(out)} of {len(events)}")
+        msg = f"{source}: ACTS returned events {sorted(out)} of {len(events)}"
+        raise RuntimeError(msg)
     ms = dict.fromkeys(ACTS_STAGES, 0.0)
     for _, stage_ms in out.values():
         for k, v in stage_ms.items():

@@ -49,7 +49,7 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     """
     import onnx
 
-    from hepgan.perf.bench import agreement
+    from hepgan.perf.metrics import agreement
     from hepgan.reco.engine import Engine
     from hepgan.reco.model_file import read_model_info
 

@@ -44,6 +44,7 @@ from hepgan.errors import InputError
 from hepgan.io.atomic import atomic_output, write_text_atomically
 from hepgan.ml.config import TrainConfig
 from hepgan.ml.gan import JaxStep, TensorFlowStep
+from hepgan.perf.metrics.auc import auc as _auc
 
 __all__ = ["TrainConfig", "check_inputs", "import_tensorflow_quietly", "load_shards", "train"]
 
@@ -230,22 +231,6 @@ def _core(d: np.ndarray) -> float:
         return float("nan")
     q16, q84 = np.percentile(d, [16, 84])
     return float((q84 - q16) / 2)
-
-
-def _auc(score: np.ndarray, label: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum formula (ties share ranks)."""
-    pos = label > 0.5
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    ranks = np.empty(len(score), dtype=np.float64)
-    sorted_scores = score[order]
-    # average ranks of ties
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 # --------------------------------------------------------------------------- the run

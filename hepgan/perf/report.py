@@ -10,11 +10,13 @@ section labelled with its device (``device.label`` of the JSON) and file name, a
 time-vs-hits plot shows them side by side with that label. CPU and GPU speed-ups are never
 combined into one number.
 
-Contents per results file: headline table (time, speed-up, efficiency, fake and duplicate
-rates, TrackML score, agreement), efficiency vs pT and vs eta, fake / duplicate rates,
-residuals and pulls against truth, calibration pulls of the surrogate's spread against ACTS,
-stage-time bars per size, and the machine info; for all files together: time vs hits on
-log axes with the fitted exponents.
+Contents per results file: headline table (per size ACTS with 1 and 5 seeds per middle space
+point and the surrogate: time, the surrogate's speed-up over each ACTS row as median [min-max]
+over repeats, efficiency with its interval, fake and duplicate rates, agreement, TrackML
+score), paired counts and efficiency categories, efficiency vs pT and vs eta, fake /
+duplicate rates, residuals and pulls against truth, calibration pulls of the surrogate's spread
+against ACTS, stage-time bars per size, and the machine info; for all files together: time vs
+hits on log axes with the fitted exponents.
 """
 
 from __future__ import annotations
@@ -33,17 +35,22 @@ from typing import Any
 import numpy as np
 
 from hepgan.errors import InputError
+from hepgan.io.atomic import write_text_atomically
 
 __all__ = ["load_results", "render_html", "write_report"]
 
 _PARAMS = ("d0", "z0", "phi", "theta", "qop")
 _UNITS = {"d0": "mm", "z0": "mm", "phi": "rad", "theta": "rad", "qop": "e/GeV"}
-_COLORS = {"acts": "#1f77b4", "surrogate": "#d62728"}
+_COLORS = {"acts_spm1": "#1f77b4", "acts_spm5": "#2ca02c", "surrogate": "#d62728"}
+_NAMES = {"acts_spm1": "ACTS-1", "acts_spm5": "ACTS-5", "surrogate": "surrogate"}
+_MARKERS = {"acts_spm1": "o", "acts_spm5": "^", "surrogate": "s"}
 _SUR_STAGES = ("read", "seeding", "features", "network", "assignment", "ambiguity", "write")
-_ACTS_STAGES = ("seeding", "ckf", "ambiguity")
+_ACTS_STAGES = ("measurements", "seeding", "ckf", "ambiguity")
+_SCHEMA = "hepgan-bench/2"
 _STAGE_COLORS = {
     "read": "#8c564b", "seeding": "#1f77b4", "features": "#ff7f0e", "network": "#2ca02c",
     "assignment": "#9467bd", "ambiguity": "#e377c2", "write": "#7f7f7f", "ckf": "#17becf",
+    "measurements": "#bcbd22",
 }  # fmt: skip
 
 
@@ -61,6 +68,12 @@ def load_results(path: str | os.PathLike) -> dict:
         raise InputError(msg) from err
     if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith("hepgan-bench/"):
         msg = f"{path}: not a hepgan bench results file (no 'schema': 'hepgan-bench/...')"
+        raise InputError(msg)
+    if doc["schema"] != _SCHEMA:
+        msg = (
+            f"{path}: bench results of schema {doc['schema']!r}; this report reads {_SCHEMA!r} (both ACTS "
+            "configurations, interleaved repeats, intervals): rerun 'hepgan bench'"
+        )
         raise InputError(msg)
     for key in ("sizes", "device", "machine", "scaling", "headline"):
         if key not in doc:
@@ -118,10 +131,12 @@ def _nan(values: Sequence[Any]) -> np.ndarray:
 def _plot_eff(ax, binned: Mapping[str, Any], name: str, *, log_x: bool = False) -> None:
     edges = np.asarray(binned["edges"], dtype=np.float64)
     centres = np.sqrt(edges[:-1] * edges[1:]) if log_x else 0.5 * (edges[:-1] + edges[1:])
-    eff, err = _nan(binned["efficiency"]), _nan(binned["error"])
+    eff = _nan(binned["efficiency"])
+    # Clopper-Pearson bounds: asymmetric, and not zero at an efficiency of 1
+    yerr = [np.nan_to_num(eff - _nan(binned["lower"])), np.nan_to_num(_nan(binned["upper"]) - eff)]
     lo, hi = centres - edges[:-1], edges[1:] - centres
-    ax.errorbar(centres, eff, xerr=[lo, hi], yerr=err, fmt="o" if name == "acts" else "s", ms=4,
-                color=_COLORS.get(name), label="ACTS" if name == "acts" else "surrogate")  # fmt: skip
+    ax.errorbar(centres, eff, xerr=[lo, hi], yerr=yerr, fmt=_MARKERS.get(name, "o"), ms=4,
+                color=_COLORS.get(name), label=_NAMES.get(name, name))  # fmt: skip
 
 
 def _eff_figure(size: str, phys: Mapping[str, Any]) -> str:
@@ -148,7 +163,7 @@ def _hist_step(ax, h: Mapping[str, Any], name: str, *, density: bool = True) -> 
     total = counts.sum() + h.get("underflow", 0) + h.get("overflow", 0)
     if density and total > 0:
         counts = counts / (total * np.diff(edges))
-    ax.stairs(counts, edges, color=_COLORS.get(name, "k"), label=f"{'ACTS' if name == 'acts' else name} (n={int(total)})")
+    ax.stairs(counts, edges, color=_COLORS.get(name, "k"), label=f"{_NAMES.get(name, name)} (n={int(total)})")
 
 
 def _hist_figure(title: str, hists: Mapping[str, Mapping[str, Any]], *, xlabel: str, gauss: bool = False) -> str:
@@ -177,16 +192,18 @@ def _rates_figure(res: Mapping[str, Any]) -> str:
     sizes = list(res["sizes"])
     fig, axes = _figure(1, 2, width=11, height=3.4, left=0.08, wspace=0.3)
     x = np.arange(len(sizes))
+    width = 0.26
     for j, (key, title) in enumerate((("fake_rate", "fake rate"), ("duplicate_rate", "duplicate rate"))):
         ax = axes[0, j]
-        for k, name in enumerate(("acts", "surrogate")):
-            vals = _nan([res["sizes"][s]["physics"]["summary"][name]["pt_gt_1"][key] for s in sizes])
-            ax.bar(x + (k - 0.5) * 0.38, np.nan_to_num(vals), width=0.38, color=_COLORS[name],
-                   label="ACTS" if name == "acts" else "surrogate")  # fmt: skip
+        for k, name in enumerate(_NAMES):
+            rates = [res["sizes"][s]["physics"]["summary"][name]["pt_gt_1"][f"{key}_interval"] for s in sizes]
+            vals = np.nan_to_num(_nan([r["value"] for r in rates]))
+            err = [np.nan_to_num(vals - _nan([r["lower"] for r in rates])), np.nan_to_num(_nan([r["upper"] for r in rates]) - vals)]
+            ax.bar(x + (k - 1) * width, vals, width=width, yerr=err, capsize=2, color=_COLORS[name], label=_NAMES[name])
         ax.axhline(0.01, color="k", ls=":", lw=1, label="target 1%")
         ax.set_ylim(bottom=0.0)
         ax.set_xticks(x, sizes)
-        ax.set_xlabel("vertices x pions")
+        ax.set_xlabel("size")
         ax.set_ylabel(title + r" ($p_T>1$ GeV sel.)")
         ax.legend(fontsize=8)
     return _png(fig)
@@ -199,12 +216,12 @@ def _stage_figure(res: Mapping[str, Any]) -> str:
                         bottom=0.5 / (1.0 + 1.5 * len(sizes)), top=1 - 0.3 / (1.0 + 1.5 * len(sizes)))  # fmt: skip
     for ax, s in zip(axes[:, 0], sizes, strict=True):
         r = res["sizes"][s]
-        rows = [("ACTS (1 thread)", r["acts"]["ms_per_event"], _ACTS_STAGES)]
+        rows = [(f"{_NAMES['acts_' + a]} (1 thr.)", r["acts"][a]["ms_per_event"], _ACTS_STAGES) for a in r["acts"]]
         for label in ("1", "all"):
             t = r["surrogate"][f"threads_{label}"]
             rows.append((f"surrogate ({t['threads']} thr.)", t["ms_per_event"], _SUR_STAGES))
         seen: set[str] = set()
-        for i, (name, ms, stages) in enumerate(rows):
+        for i, (_name, ms, stages) in enumerate(rows):
             left = 0.0
             for st in stages:
                 w = float(ms.get(st) or 0.0)
@@ -231,8 +248,8 @@ def _scaling_figure(results: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
         sc = res["scaling"]
         hits = np.asarray(sc["hits_per_event"], dtype=np.float64)
         series = [("surrogate_threads_1_reco", "surrogate 1 thr."), ("surrogate_threads_all_reco", "surrogate all cores")]
-        if not acts_done:  # ACTS is CPU 1 thread in every file; one curve is enough
-            series.insert(0, ("acts_total_reco", "ACTS 1 thr."))
+        if not acts_done:  # ACTS is CPU 1 thread in every file; one curve per configuration is enough
+            series[:0] = [("acts_spm1_total_reco", "ACTS-1 1 thr."), ("acts_spm5_total_reco", "ACTS-5 1 thr.")]
         for key, name in series:
             ms = _nan(sc["ms_per_event"][key])
             e = sc["exponent"].get(key)
@@ -250,8 +267,8 @@ def _scaling_figure(results: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
 
 # --------------------------------------------------------------------------- html
 def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
+    if x is None:  # not applicable (a stage one engine does not have) or not measured
+        return "–"
     if isinstance(x, float):
         if not math.isfinite(x):
             return "n/a"
@@ -275,32 +292,69 @@ def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">'
 
 
+def _interval(rate: Mapping[str, Any] | None) -> str:
+    if not rate or rate.get("value") is None:
+        return "n/a"
+    return f"{rate['value']:.4f} [{rate['lower']:.4f}, {rate['upper']:.4f}]"
+
+
+def _spread_text(sp: Mapping[str, Any] | None) -> str:
+    if not sp or sp.get("median") is None:
+        return "–"
+    return f"{sp['median']:.1f}× [{sp['min']:.1f}, {sp['max']:.1f}]"
+
+
 def _headline_table(res: Mapping[str, Any]) -> str:
-    header = ["size", "hits/ev", "ACTS ms", "sur. ms 1thr", "sur. ms all", "speed-up 1thr", "speed-up CPU est.",
-              "eff pT>1 ACTS", "eff pT>1 sur.", "eff pT>0.5 ACTS", "eff pT>0.5 sur.",
-              "fake ACTS", "fake sur.", "dup ACTS", "dup sur.", "TrackML ACTS", "TrackML sur.", "agreement"]  # fmt: skip
-    keys = ["hits_per_event", "acts_ms", "surrogate_1thread_ms", "surrogate_all_ms", "speedup_1thread", "speedup_1thread_cpu_estimate",
-            "acts_efficiency_pt1", "surrogate_efficiency_pt1", "acts_efficiency_pt0.5", "surrogate_efficiency_pt0.5",
-            "acts_fake_rate", "surrogate_fake_rate", "acts_duplicate_rate", "surrogate_duplicate_rate",
-            "acts_trackml_score", "surrogate_trackml_score", "agreement"]  # fmt: skip
-    rows = [[s, *(h.get(k) for k in keys)] for s, h in res["headline"].items()]
+    header = ["size", "hits/ev", "reco", "ms/event", "sur. speed-up (1 thr.)", "sur. speed-up (all)",
+              "eff pT>1 [68% CL]", "eff pT>0.5 [68% CL]", "fake", "dup", "agreement", "TrackML"]  # fmt: skip
+    rows = []
+    for s, h in res["headline"].items():
+        for k, (label, r) in enumerate(h["rows"].items()):
+            rows.append([
+                s if k == 0 else "", f"{h['hits_per_event']:.0f}" if k == 0 else "", label, r["ms_per_event"],
+                _spread_text(r.get("speedup")), _spread_text(r.get("speedup_all_cores")),
+                _interval(r["efficiency_pt1"]), _interval(r["efficiency_pt0.5"]),
+                _interval(r["fake_rate"]), _interval(r["duplicate_rate"]),
+                "–" if r.get("agreement") is None else r["agreement"], r.get("trackml_score"),
+            ])  # fmt: skip
     return _table(header, rows)
+
+
+def _paired_table(res: Mapping[str, Any]) -> str:
+    rows = []
+    for s, r in res["sizes"].items():
+        for a, by_cut in r["paired"].items():
+            for cut, p in by_cut.items():
+                rows.append([s, _NAMES[f"acts_{a}"], cut.replace("pt_gt_", "pT > ") + " GeV", p["n_total"], p["both"],
+                             p["only_acts"], p["only_surrogate"], p["neither"], p["mcnemar_p_value"]])  # fmt: skip
+    header = ["size", "vs", "selection", "particles", "both", "ACTS only", "surrogate only", "neither", "McNemar p"]
+    return _table(header, rows)
+
+
+def _categories_table(res: Mapping[str, Any]) -> str:
+    rows = []
+    for s, r in res["sizes"].items():
+        for name in _NAMES:
+            cats = r["physics"]["summary"][name]["pt_gt_1"]["efficiency_categories"]
+            rows.append([s, _NAMES[name], *(_interval(cats.get(c)) for c in ("all", "hard_scatter", "prompt", "displaced"))])
+    return _table(["size", "reco", "all", "hard scatter", "prompt", "displaced"], rows)
 
 
 def _resolution_table(res: Mapping[str, Any]) -> str:
     rows = []
     for s, r in res["sizes"].items():
-        for name in ("acts", "surrogate"):
-            rs = r["physics"]["summary"][name]["pt_gt_1"]["resolutions"]
-            rows.append([s, "ACTS" if name == "acts" else "surrogate", *(rs[p]["resolution"] for p in _PARAMS),
-                         *(rs[p]["pull_width"] for p in _PARAMS)])  # fmt: skip
-        acts_r = r["physics"]["summary"]["acts"]["pt_gt_1"]["resolutions"]
-        sur_r = r["physics"]["summary"]["surrogate"]["pt_gt_1"]["resolutions"]
-        # DESIGN target: within 20% of ACTS's CKF on every parameter (ratio <= 1.2)
-        ratio = [_ratio(sur_r[p]["resolution"], acts_r[p]["resolution"]) for p in _PARAMS]
-        rows.append([s, "σ ratio surrogate / ACTS", *ratio, *([None] * 5)])
-        a = r["agreement"]
-        rows.append([s, "pull vs ACTS (sur. spread)", *([None] * 5), *(a["pull_width"][p] for p in _PARAMS)])
+        summ = r["physics"]["summary"]
+        for name in _NAMES:
+            rs = summ[name]["pt_gt_1"]["resolutions"]
+            rows.append([s, _NAMES[name], *(rs[p]["resolution"] for p in _PARAMS), *(rs[p]["pull_width"] for p in _PARAMS)])
+        sur_r = summ["surrogate"]["pt_gt_1"]["resolutions"]
+        for a in r["acts"]:
+            acts_r = summ[f"acts_{a}"]["pt_gt_1"]["resolutions"]
+            # DESIGN target: within 20% of ACTS's CKF on every parameter (ratio <= 1.2)
+            ratio = [_ratio(sur_r[p]["resolution"], acts_r[p]["resolution"]) for p in _PARAMS]
+            rows.append([s, f"σ ratio surrogate / {_NAMES['acts_' + a]}", *ratio, *([None] * 5)])
+        ag = r["agreement"]["spm1"]
+        rows.append([s, "pull vs ACTS-1 (sur. spread)", *([None] * 5), *(ag["pull_width"][p] for p in _PARAMS)])
     header = ["size", "tracks", *(f"σ {p} [{_UNITS[p]}]" for p in _PARAMS), *(f"pull w. {p}" for p in _PARAMS)]
     return _table(header, rows, digits=4)
 
@@ -308,14 +362,16 @@ def _resolution_table(res: Mapping[str, Any]) -> str:
 def _stage_table(res: Mapping[str, Any]) -> str:
     rows = []
     for s, r in res["sizes"].items():
-        a = r["acts"]["ms_per_event"]
-        rows.append([s, "ACTS 1 thr.", None, a["seeding"], None, None, None, a["ambiguity"], None, a["ckf"], a["total_reco"], None, None])
-        for label in ("1", "all"):
-            t = r["surrogate"][f"threads_{label}"]
-            m = t["ms_per_event"]
-            rows.append([s, f"surrogate {t['threads']} thr.", *(m[st] for st in _SUR_STAGES), None, m["reco"],
-                         m["end_to_end"], m.get("reco_cpu")])  # fmt: skip
-    header = ["size", "engine", *_SUR_STAGES, "CKF", "reco", "end-to-end", "reco CPU"]
+        for a, t in r["acts"].items():
+            ms = t["ms_per_event"]
+            rows.append([s, f"{_NAMES['acts_' + a]} 1 thr.", ms["measurements"], None, ms["seeding"], None, None, None,
+                         ms["ambiguity"], None, ms["ckf"], ms["total_reco"], None, t["startup_s"]])  # fmt: skip
+        for label in ("threads_1", "threads_all"):
+            t = r["surrogate"][label]
+            ms = t["ms_per_event"]
+            rows.append([s, f"surrogate {t['threads']} thr.", None, *(ms[st] for st in _SUR_STAGES), None, ms["reco"],
+                         ms["end_to_end"], t["startup_s"]])  # fmt: skip
+    header = ["size", "engine", "measurements", *_SUR_STAGES, "CKF", "reco", "end-to-end", "start-up s"]
     return _table(header, rows, digits=2)
 
 
@@ -359,7 +415,16 @@ def _section(label: str, res: Mapping[str, Any]) -> str:
             f"{m['cores']} cores during this run, so wall times are inflated and noisy (see reco_cpu).</p>"
         )
     parts.append("<h3>Headline figures</h3>")
+    parts.append(
+        '<p class="note">ms/event: median over repeats of the marginal time per event (warm). Speed-up: '
+        "ACTS row / surrogate, median [min, max] of the per-repeat ratios. Agreement: share of that ACTS row's "
+        "tracks reproduced by one surrogate track holding &ge; 75% of their hits. Intervals: Clopper-Pearson, 68.27%.</p>"
+    )
     parts.append(_headline_table(res))
+    parts.append("<h3>Paired counts: particles found by one side only</h3>")
+    parts.append(_paired_table(res))
+    parts.append("<h3>Efficiency by category (pT &gt; 1 GeV)</h3>")
+    parts.append(_categories_table(res))
     parts.append("<h3>Time per stage (ms/event)</h3>")
     parts.append(_stage_table(res))
     parts.append(_img(_stage_figure(res), f"{label}: stage times"))
@@ -372,19 +437,26 @@ def _section(label: str, res: Mapping[str, Any]) -> str:
         parts.append(f"<h3>{html.escape(s)}: residuals and pulls against truth (good tracks, pT &gt; 1 GeV)</h3>")
         parts.append(_img(_hist_figure(f"{s}: residuals (track - truth)", ph["residuals"], xlabel="Δ{p}"), f"{label} {s}: residuals"))
         parts.append(_img(_hist_figure(f"{s}: pulls (track - truth) / error", ph["pulls"], xlabel="pull {p}", gauss=True), f"{label} {s}: pulls"))
-        a = r["agreement"]
+        texts = [
+            f"{a['n_reproduced']} of {a['n_acts_tracks']} {_NAMES['acts_' + k]} tracks (agreement "
+            f"{_fmt(a['fraction_reproduced'])})"
+            for k, a in r["agreement"].items()
+        ]
+        a = r["agreement"]["spm1"]
         parts.append(
-            f'<p class="note">{s}: {a["n_reproduced"]} of {a["n_acts_tracks"]} ACTS tracks reproduced by one surrogate '
-            f"track holding &ge; {a['fraction']:.0%} of their hits (agreement {_fmt(a['fraction_reproduced'])}).</p>"
+            f'<p class="note">{s}: reproduced by one surrogate track holding &ge; {a["fraction"]:.0%} of their hits: '
+            f"{'; '.join(texts)}.</p>"
         )
-        parts.append(_img(_hist_figure(f"{s}: (ACTS - surrogate mean) / surrogate spread, reproduced tracks",
+        parts.append(_img(_hist_figure(f"{s}: (ACTS-1 - surrogate mean) / surrogate spread, reproduced tracks",
                                        _agreement_hists(a), xlabel="pull {p}", gauss=True), f"{label} {s}: calibration pulls"))  # fmt: skip
     parts.append("<h3>Resolutions (68% core width) and pull widths, pT &gt; 1 GeV</h3>")
     parts.append(_resolution_table(res))
     sc = res["scaling"]
-    rows = [[k, sc["exponent"].get(k), (sc.get("exponent_from_12k_hits") or {}).get(k)] for k in sc["exponent"]]
+    procs = sorted(sc.get("exponent_by_process") or {})
+    rows = [[k, sc["exponent"].get(k), (sc.get("exponent_from_12k_hits") or {}).get(k),
+             *((sc["exponent_by_process"][p] or {}).get(k) for p in procs)] for k in sc["exponent"]]  # fmt: skip
     parts.append("<h3>Time-vs-hits exponents</h3>")
-    parts.append(_table(["series", "k (all sizes)", "k (sizes ≥ 10k hits)"], rows))
+    parts.append(_table(["series", "k (all sizes)", "k (sizes ≥ 10k hits)", *(f"k ({p}, ≥ 10k hits)" for p in procs)], rows))
     parts.append("<h3>Machine</h3>")
     parts.append(_machine_table(res))
     return "\n".join(parts)
@@ -422,7 +494,5 @@ def write_report(results_json_paths: Sequence[str | os.PathLike], output_html: s
     page = render_html(results)
     out = Path(output_html)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    write_text_atomically(out, page)
     return out

@@ -1,0 +1,83 @@
+"""The seed registry: which simulation seeds train, which tune and which report.
+
+A figure quoted in the README must come from events that neither training nor any choice of
+a cut, threshold or calibration has seen. Every seed used to simulate events for hepgan is
+registered here with its purpose and what used it; ``docs/seeds.md`` is the same table for
+people. ``hepgan bench`` refuses a seed registered for training or tuning (it can be forced,
+and the results then say so), and warns about a seed that is not registered at all.
+
+Purposes: ``train`` (training and validation sets of the shipped model), ``tune`` (ablations,
+thresholds, calibration: anything whose numbers chose a setting), ``report`` (the bench's
+events, quoted in the README), ``test`` (fixtures of the test suite) and ``demo``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from hepgan.errors import InputError
+
+__all__ = ["DEFAULT_REPORT_SEED", "SEEDS", "SeedUse", "check_report_seed", "seed_purpose"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SeedUse:
+    """One registered seed: its purpose and what used it."""
+
+    seed: int
+    purpose: str
+    used_by: str
+
+
+def _uses() -> dict[int, SeedUse]:
+    rows = [
+        *(SeedUse(s, "train", "training/reproduce.sh: training events (20, 100, 200 x 50)")
+          for s in (1001, 1002, 1003, 1011, 1012, 1013)),
+        *(SeedUse(s, "train", "training/reproduce.sh: validation events (early stopping, model choice); "
+                  "also hepgan calibrate's spread calibration") for s in (2001, 2002, 2003)),
+        SeedUse(11, "tune", "benchmarks/bench_seeding.py and ablation_seeding.py: chose the seeder's cuts; "
+                "the bench's seed until 2026-12 (its events are no longer reported)"),
+        *(SeedUse(s, "tune", "benchmarks/bench_reliability_flag.py: chose the triage flag thresholds "
+                  "(in-distribution 20 x 50 and 100 x 50)") for s in (2020, 2100)),
+        *(SeedUse(s, "tune", "benchmarks/bench_reliability_flag.py: out-of-distribution samples (field, "
+                  "pile-up) the flag thresholds were set against") for s in (1501, 3001, 501, 30001)),
+        *(SeedUse(s, "report", "hepgan bench: the events of the README's tables") for s in range(31, 40)),
+        *(SeedUse(s, "test", "tests/: fixtures (small ACTS samples)") for s in (7, 42)),
+        SeedUse(1, "demo", "hepgan demo's default sample"),
+    ]  # fmt: skip
+    return {u.seed: u for u in rows}
+
+
+#: seed -> its registered use.
+SEEDS: dict[int, SeedUse] = _uses()
+
+#: The bench's default seed: a report seed no tuning has seen.
+DEFAULT_REPORT_SEED = 31
+
+
+def seed_purpose(seed: int) -> str:
+    """The registered purpose of `seed`, or 'unregistered'."""
+    use = SEEDS.get(int(seed))
+    return use.purpose if use else "unregistered"
+
+
+def check_report_seed(seed: int, *, allow_tuning_seed: bool = False) -> str:
+    """Refuse (InputError) a seed registered for training or tuning unless
+    `allow_tuning_seed`, then warn loudly; warn about an unregistered seed. Returns the purpose."""
+    purpose = seed_purpose(seed)
+    if purpose in ("train", "tune"):
+        use = SEEDS[int(seed)]
+        text = (
+            f"seed {seed} is registered for {purpose} ({use.used_by}); events made with it are not fresh, "
+            "so the bench's figures on them would flatter the surrogate (docs/seeds.md)"
+        )
+        if not allow_tuning_seed:
+            msg = f"{text}; choose a report seed (31-39) or pass --allow-tuning-seed"
+            raise InputError(msg)
+        log.warning("%s: running anyway (--allow-tuning-seed); the results record it", text.upper())
+    elif purpose != "report":
+        log.warning("seed %d is not a registered report seed (docs/seeds.md lists them: 31-39)", seed)
+    return purpose
