@@ -210,7 +210,8 @@ def reconstruct_events(events: list[EventHits], *, b_field: float, source: str) 
         s.run()
         log.debug("acts reco of %d events of %s: %.1f s", len(events), source, time.perf_counter() - t0)
     if sorted(out) != list(range(len(events))):
-        raise RuntimeError(f"{source}: ACTS returned events {sorted(out)} of {len(events)}")
+        msg = f"{source}: ACTS returned events {sorted(out)} of {len(events)}"
+        raise RuntimeError(msg)
     ms = dict.fromkeys(ACTS_STAGES, 0.0)
     for _, stage_ms in out.values():
         for k, v in stage_ms.items():
