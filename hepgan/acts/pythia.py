@@ -60,22 +60,24 @@ def pythia_seed(seed: int, stream: str) -> int:
 
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
-    """Send C++ writes to file descriptor 1 (Pythia's banner and error lines) to stderr.
+    """Discard C++ writes to file descriptor 1 (Pythia's banner, warnings and error lines).
 
-    Why: ``hepgan simulate`` prints its summary on stdout; Pythia writes through std::cout,
-    which Python's sys.stdout redirection does not reach.
+    Why: ``hepgan simulate`` prints its summary on stdout and a rejected setting must give one
+    line, ours, which names it; Pythia writes through std::cout, which Python's sys.stdout
+    redirection does not reach.
     """
     import sys
 
     sys.stdout.flush()
     saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(devnull, 1)
         yield
     finally:
-        sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(devnull)
 
 
 class PythiaSource:

@@ -385,8 +385,9 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
             for key in stats["timing"][0]
         },
         "convert_ms_per_event": float(np.mean(stats["convert_ms"])),
-        "pythia_ms_per_event": generation_s * 1e3 / config.events,
         "wall_s": time.perf_counter() - t0,
     }
+    if config.collisions:
+        summary["pythia_ms_per_event"] = generation_s * 1e3 / config.events
     logger.info("simulation summary: %s", summary)
     return summary
