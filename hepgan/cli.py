@@ -91,7 +91,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
 @click.pass_context
 @_guarded
 def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bool | None, **flags: Any) -> None:
-    """Simulate events with ACTS (pyacts): hits, truth particles and the classic tracks."""
+    """Simulate events with ACTS (pyacts): a pion gun, or Pythia 8 ttbar / minbias collisions
+    with pile-up; hits, truth particles and the classic tracks."""
     from hepgan.acts.simulation import SimulationConfig
     from hepgan.acts.simulation import simulate as run_simulation
 

@@ -61,10 +61,11 @@ def _generate(cfg: ChainConfig, events: int, workdir: Path, progress: bool) -> t
     n_pileup = pileup_events_needed(events, cfg.pileup, cfg.pileup_poisson)
     hard = PythiaSource((*HARD_PROCESSES[cfg.process], *cfg.pythia_settings), pythia_seed(cfg.seed, "hard"),
                         f"{cfg.process} hard scatter")
-    pileup = (
-        PythiaSource((*PILEUP_PROCESS, *cfg.pythia_settings), pythia_seed(cfg.seed, "pileup"), "pile-up")
-        if n_pileup else None
-    )
+    pileup = None
+    if n_pileup and HARD_PROCESSES[cfg.process] == PILEUP_PROCESS:
+        pileup = hard  # minbias on minbias: one generator (its initialisation takes seconds)
+    elif n_pileup:
+        pileup = PythiaSource((*PILEUP_PROCESS, *cfg.pythia_settings), pythia_seed(cfg.seed, "pileup"), "pile-up")
     hard_path = workdir / "hard_scatter.hepmc3.gz"
     pileup_path = workdir / "pileup.hepmc3.gz" if pileup is not None else None
     with tqdm(total=events + n_pileup, unit="collision", desc="Pythia", disable=not progress) as bar:

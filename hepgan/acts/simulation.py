@@ -15,7 +15,15 @@ Conventions of the written file (beyond DESIGN.md):
 * ``particle_id`` packs the ACTS barcode into a positive int64, see :func:`pack_barcode`.
   ``hit_particle_id`` is the packed barcode of the sim hit that made the measurement.
 * Particles are all particles Fatras simulated (primaries and interaction secondaries),
-  with their momentum and vertex at production.
+  with their momentum and vertex at production. ``particle_primary``: generator-level
+  (b-hadron decay products included) vs Fatras interaction product.
+  ``particle_vertex_primary`` / ``particle_vertex_secondary`` are the barcode's vertex ids:
+  the collision (1 = the hard scatter; for the gun, 1 = its first vertex) and the displaced
+  generator decay vertex inside it (0 = prompt); ``particle_hard_scatter`` = (vertex_primary
+  == 1). Fatras products inherit their parent's vertex ids.
+* Collisions (``process`` ttbar / minbias, :mod:`hepgan.acts.collisions`): only particles that
+  pass ACTS's generator-level selection (r < 24 mm, |z| < 1 m, |eta| < 4, pT > 150 MeV) are
+  simulated, with Fatras's threshold at 0.15 GeV; the gun keeps the chain unchanged.
 * ``track_hit_index`` lists, per track from the innermost to the outermost state, the
   measurements the track holds (outliers and holes excluded), so ``track_nhits`` equals
   ACTS's ``nMeasurements``. Parameters are ACTS's perigee at the origin (the beam line).
