@@ -348,8 +348,8 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
     Returns:
         Summary: ``events``, ``mean_hits``, ``mean_particles`` (all simulated particles,
         secondaries included), ``mean_tracks``, ``acts_ms_per_event`` ({stage: mean ms}), ``convert_ms_per_event``
-        (our whiteboard conversion), ``pythia_ms_per_event`` (generating the collisions, 0 for
-        the gun), ``wall_s`` and ``output``.
+        (our whiteboard conversion), ``wall_s``, ``output`` and, for collisions,
+        ``pythia_ms_per_event`` (generating them, before ACTS runs).
     """
     from hepgan.acts import chain as ac
     from hepgan.io.events import ACTS_TIMING, HITS, PARTICLES, TRACKS, RootEventWriter
