@@ -38,7 +38,6 @@ from hepgan.errors import InputError
 from hepgan.io.events import HITS, PARTICLES, TRACKS, RootEventWriter, read_events
 from hepgan.perf import metrics
 from hepgan.perf.samples import add_noise_hits
-from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
 from hepgan.reco.model_file import read_model_info, shipped_model_path
 from hepgan.triage import FLAGS, TriageConfig, triage_files
 

@@ -79,18 +79,24 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output ROOT file.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="TOML config; flags override it.")
 @click.option("--events", type=click.IntRange(min=1), help="Number of events.")
-@click.option("--vertices", type=click.IntRange(min=1), help="Vertices (pile-up) per event.")
-@click.option("--particles", type=click.IntRange(min=1), help="Pions per vertex.")
+@click.option("--process", help="What an event is: gun (pions; the default), ttbar or minbias (Pythia 8, 14 TeV).")
+@click.option("--pileup", type=int, help="Pile-up collisions per ttbar/minbias event (0 to 1000).")
+@click.option("--pileup-poisson", is_flag=True, default=None, help="Draw the pile-up per event from a Poisson of mean --pileup.")
+@click.option("--pythia-setting", "pythia_settings", multiple=True,
+              help="Extra Pythia 8 setting for hard scatter and pile-up, e.g. 'PhaseSpace:pTHatMin = 20.' (repeatable).")
+@click.option("--vertices", type=click.IntRange(min=1), help="Gun vertices per event.")
+@click.option("--particles", type=click.IntRange(min=1), help="Pions per gun vertex.")
 @click.option("--seed", type=int, help="Random seed (same seed, same file).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_context
 @_guarded
 def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bool | None, **flags: Any) -> None:
-    """Simulate events with ACTS (pyacts): hits, truth particles and the classic tracks."""
+    """Simulate events with ACTS (pyacts): a pion gun, or Pythia 8 ttbar / minbias collisions
+    with pile-up; hits, truth particles and the classic tracks."""
     from hepgan.acts.simulation import SimulationConfig
     from hepgan.acts.simulation import simulate as run_simulation
 
-    overrides = {k: v for k, v in flags.items() if v is not None}
+    overrides = {k: v for k, v in flags.items() if v is not None and v != ()}
     cfg = SimulationConfig.from_toml(config, **overrides) if config else SimulationConfig(**overrides)
     summary = run_simulation(output, cfg, progress=ctx.obj["progress"] if progress is None else progress)
     _print_summary(f"simulated {output}", summary)

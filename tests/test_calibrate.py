@@ -13,7 +13,6 @@ from _fake_model import SHIPPED
 
 pytest.importorskip("onnx")
 
-from _fake_model import SHIPPED  # noqa: E402
 
 from hepgan.errors import InputError  # noqa: E402
 from hepgan.io.events import read_events  # noqa: E402

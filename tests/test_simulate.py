@@ -114,6 +114,12 @@ def test_particles_match_their_hits(small):
         assert set(np.abs(ak.to_numpy(parts.particle_pdg[e])[primary])) == {211}
         assert set(ak.to_numpy(parts.particle_q[e])[primary]) <= {-1, 1}
         assert np.all(np.abs(ak.to_numpy(parts.particle_vz[e])) < 5 * 50.0)
+        # the gun has no hard scatter of its own: its first vertex is flagged (primary vertex 1)
+        # and no particle comes from a displaced generator vertex
+        vp = ak.to_numpy(parts.particle_vertex_primary[e])
+        assert set(vp) == {1}  # 1 vertex per event here
+        np.testing.assert_array_equal(ak.to_numpy(parts.particle_hard_scatter[e]), vp == 1)
+        assert np.all(ak.to_numpy(parts.particle_vertex_secondary[e]) == 0)
 
 
 def test_tracks_hold_valid_mostly_pure_hits(small):
@@ -195,6 +201,10 @@ def test_config_from_toml(tmp_path):
     cfg = SimulationConfig.from_toml(path, seed=9, events=None)
     assert (cfg.events, cfg.vertices, cfg.particles, cfg.seed, cfg.vertex_sigma_z) == (4, 20, 50, 9, 40.0)
     assert cfg.pt_min == 0.5 and cfg.pt_max == 10.0 and cfg.eta_max == 2.5 and cfg.threads == 1
+    assert (cfg.process, cfg.pileup) == ("gun", 0)
+    path.write_text('process = "ttbar"\npileup = 50\npileup_poisson = true\npythia_settings = ["Tune:pp = 14"]\n')
+    cfg = SimulationConfig.from_toml(path, pileup=20)
+    assert (cfg.process, cfg.pileup, cfg.pileup_poisson, cfg.pythia_settings) == ("ttbar", 20, True, ("Tune:pp = 14",))
 
 
 def test_config_rejects_unknown_keys_by_name(tmp_path):
@@ -228,7 +238,7 @@ def test_acts_reference_performance_at_20_x_50(tmp_path):
     for e in range(len(hits)):
         hit_pid = ak.to_numpy(hits.hit_particle_id[e])
         pid = ak.to_numpy(parts.particle_id[e])
-        nh = dict(zip(pid, ak.to_numpy(parts.particle_nhits[e])))
+        nh = dict(zip(pid, ak.to_numpy(parts.particle_nhits[e]), strict=True))
         matched = set()
         for hit_index in _track_hits(tracks, e):
             ids, counts = np.unique(hit_pid[hit_index], return_counts=True)

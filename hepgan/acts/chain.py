@@ -34,15 +34,14 @@ import acts.examples.hepmc3  # noqa: F401  (registers HepMC3InputConverter)
 import acts.examples.json
 import numpy as np
 
+from hepgan.acts.config import ChainConfig
+
 u = acts.UnitConstants
 logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------
 # Detector description numbers
 # ---------------------------------------------------------------------------------------
-
-#: Solenoid field along z (tesla); full_chain_test.py ``--bf-constant`` value for generic.
-B_FIELD_T = 2.0
 
 #: Pixel, short-strip and long-strip volume ids of the generic detector (endcap-, barrel,
 #: endcap+ each).
@@ -69,35 +68,6 @@ SEEDING_LAYERS: tuple[tuple[int, int], ...] = (
     (9, 2), (9, 4), (9, 6), (9, 8),
     (7, 14), (7, 12), (7, 10), (7, 8),
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ChainConfig:
-    """Physics knobs of the chain (units: GeV, mm, rad).
-
-    Attributes:
-        seed: master seed of ``acts.examples.RandomNumbers`` (generation, Fatras, digi).
-        vertices: primary vertices per event.
-        particles: pions per vertex.
-        pt_min, pt_max: particle-gun transverse momentum range (GeV), log-uniform.
-        eta_max: particle-gun |eta| range, uniform in eta.
-        vertex_sigma_xy, vertex_sigma_z: Gaussian beam-spot widths (mm).
-        seeds_per_middle_sp: ``maxSeedsPerSpM`` of the seed finder (1: DESIGN.md reference;
-            the ACTS default 5 raises efficiency at 100 x 50 from 0.935 to 0.980).
-        b_field: solenoid field along z (tesla) of Fatras, the seeding and the CKF
-            (default :data:`B_FIELD_T`, the field the shipped model was trained on).
-    """
-
-    seed: int = 42
-    vertices: int = 1
-    particles: int = 100
-    pt_min: float = 0.5
-    pt_max: float = 10.0
-    eta_max: float = 2.5
-    vertex_sigma_xy: float = 0.0125
-    vertex_sigma_z: float = 50.0
-    seeds_per_middle_sp: int = 1
-    b_field: float = B_FIELD_T
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,7 +100,8 @@ class StageClock:
         """Return this event's ms per stage and reset for the next event."""
         ms, self._ms = self._ms, {}
         if self._start:
-            raise RuntimeError(f"stages started but never stopped: {sorted(self._start)}")
+            msg = f"stages started but never stopped: {sorted(self._start)}"
+            raise RuntimeError(msg)
         return ms
 
 
@@ -175,7 +146,8 @@ class SurfaceFrames:
         if frame is None:
             surface = self._surfaces[gid_value]
             if surface.type != acts.SurfaceType.Plane:
-                raise NotImplementedError(f"measurement on non-plane surface {surface.type}")
+                msg = f"measurement on non-plane surface {surface.type}"
+                raise NotImplementedError(msg)
             direction = acts.Vector3(0, 0, 1)  # ignored by plane surfaces
             points = [
                 np.array(surface.localToGlobal(self._gctx, acts.Vector2(a, b), direction), np.float64)
@@ -220,7 +192,8 @@ def convert_tracks(tracks, hit_of_measurement: np.ndarray | None = None) -> dict
     nhits = np.array([len(h) for h in hit_lists], np.int32)
     n_meas = np.array(tracks.nMeasurements, np.int64, copy=True)
     if not np.array_equal(nhits, n_meas):
-        raise RuntimeError(f"track measurement states {nhits} disagree with nMeasurements {n_meas}")
+        msg = f"track measurement states {nhits} disagree with nMeasurements {n_meas}"
+        raise RuntimeError(msg)
     out = {}
     for col, name in enumerate(("d0", "z0", "phi", "theta", "qop")):
         out[f"track_{name}"] = params[:, col].astype(np.float32) if n else np.zeros(0, np.float32)
@@ -262,6 +235,7 @@ class ActsChain:
     field: acts.MagneticFieldProvider
     clock: StageClock
     keep_alive: list = field(default_factory=list)
+    generation_s: float = 0.0  # Pythia's time for the collisions, before the sequencer runs
 
     def run(self) -> None:
         """Run all events (blocking)."""
@@ -373,17 +347,33 @@ def _generator(cfg: ChainConfig, rnd: acts.examples.RandomNumbers) -> acts.examp
 def _simulation_algorithms(
     cfg: ChainConfig, geo: acts.TrackingGeometry, bfield, rnd
 ) -> list:
-    """HepMC3 event -> generated particles -> Fatras sim hits (all interactions on)."""
+    """HepMC3 event -> generated particles -> Fatras sim hits (all interactions on).
+
+    Collisions add ACTS's generator-level particle selection before Fatras and lower Fatras's
+    momentum threshold (:mod:`hepgan.acts.collisions`); the gun keeps the chain it always had,
+    so gun files of a given seed stay the same.
+    """
+    from hepgan.acts import collisions
+
     converter = acts.examples.hepmc3.HepMC3InputConverter(
         level=acts.logging.WARNING,
-        inputEvent="particle_gun_event",
+        inputEvent=collisions.KEY_EVENT if cfg.collisions else "particle_gun_event",
         outputParticles="particles_generated",
         outputVertices="vertices_generated",
-        mergePrimaries=False,  # keep one primary vertex per gun vertex
+        # one primary vertex per gun vertex; a pruned Pythia collision has exactly one
+        # beam vertex, so each collision is one primary vertex either way
+        mergePrimaries=False,
     )
+    algorithms = [converter]
+    fatras_input = "particles_generated"
+    extra = {}
+    if cfg.collisions:
+        fatras_input = "particles_selected"
+        algorithms.append(collisions.selection("particles_generated", fatras_input))
+        extra["pMin"] = collisions.FATRAS_P_MIN_GEV * u.GeV
     fatras = acts.examples.FatrasSimulation(
         level=acts.logging.WARNING,
-        inputParticles="particles_generated",
+        inputParticles=fatras_input,
         outputParticles=KEY_PARTICLES,
         outputSimHits=KEY_SIMHITS,
         randomNumbers=rnd,
@@ -395,9 +385,10 @@ def _simulation_algorithms(
         emEnergyLossIonisation=True,
         emEnergyLossRadiation=True,
         emPhotonConversion=True,
-        # pMin stays the Fatras default 0.5 GeV: softer secondaries are not propagated.
+        # gun: pMin stays the Fatras default 0.5 GeV (softer secondaries are not propagated)
+        **extra,
     )
-    return [converter, fatras]
+    return [*algorithms, fatras]
 
 
 def digitization_algorithm(geo: acts.TrackingGeometry, rnd, workdir: Path, smearer: str = "Gauss"):
@@ -424,7 +415,7 @@ def seeding_algorithms(cfg: ChainConfig, geo: acts.TrackingGeometry, bfield) -> 
         outputSpacePoints="spacepoints",
         trackingGeometry=geo,
         geometrySelection=[
-            acts.GeometryIdentifier(volume=v, layer=l) for v, l in SEEDING_LAYERS
+            acts.GeometryIdentifier(volume=volume, layer=layer) for volume, layer in SEEDING_LAYERS
         ],
     )
     seeding = acts.examples.GridTripletSeedingAlgorithm(
@@ -530,15 +521,19 @@ def build_chain(
     events: int,
     sink_factory: Callable[[ActsChain], acts.examples.IAlgorithm] | None = None,
     workdir: Path | None = None,
+    *,
+    progress: bool = False,
 ) -> ActsChain:
-    """Build the full chain: gun, Fatras, digitisation, seeding, CKF, ambiguity resolution.
+    """Build the full chain: gun or Pythia collisions, Fatras, digitisation, seeding, CKF, ambiguity resolution.
 
     Args:
         cfg: physics configuration.
         events: number of events the sequencer will run.
         sink_factory: called with the (incomplete) chain; the algorithm it returns is added
             last and sees every whiteboard object of the event (e.g. a converter).
-        workdir: where the generated digitisation JSON is written (a temp dir if None).
+        workdir: where the generated digitisation JSON and the Pythia HepMC3 files are
+            written (a temp dir if None).
+        progress: show a progress bar while Pythia generates collisions.
 
     Returns:
         The chain; call ``.run()``. Keep it referenced until run() has returned.
@@ -564,7 +559,18 @@ def build_chain(
         chain.keep_alive.append(tmp)
         workdir = Path(tmp.name)
 
-    s.addReader(_generator(cfg, rnd))
+    try:
+        if cfg.collisions:
+            from hepgan.acts.collisions import hepmc3_reader
+
+            reader, chain.generation_s = hepmc3_reader(cfg, events, rnd, workdir, progress=progress)
+            chain.keep_alive.append(reader)
+            s.addReader(reader)
+        else:
+            s.addReader(_generator(cfg, rnd))
+    except BaseException:
+        chain.close()  # no Pythia files left behind in the temporary folder
+        raise
     stages = {
         "simulation": _simulation_algorithms(cfg, geo, bfield, rnd),
         "digitization": [digitization_algorithm(geo, rnd, workdir)],

@@ -15,7 +15,15 @@ Conventions of the written file (beyond DESIGN.md):
 * ``particle_id`` packs the ACTS barcode into a positive int64, see :func:`pack_barcode`.
   ``hit_particle_id`` is the packed barcode of the sim hit that made the measurement.
 * Particles are all particles Fatras simulated (primaries and interaction secondaries),
-  with their momentum and vertex at production.
+  with their momentum and vertex at production. ``particle_primary``: generator-level
+  (b-hadron decay products included) vs Fatras interaction product.
+  ``particle_vertex_primary`` / ``particle_vertex_secondary`` are the barcode's vertex ids:
+  the collision (1 = the hard scatter; for the gun, 1 = its first vertex) and the displaced
+  generator decay vertex inside it (0 = prompt); ``particle_hard_scatter`` = (vertex_primary
+  == 1). Fatras products inherit their parent's vertex ids.
+* Collisions (``process`` ttbar / minbias, :mod:`hepgan.acts.collisions`): only particles that
+  pass ACTS's generator-level selection (r < 24 mm, |z| < 1 m, |eta| < 4, pT > 150 MeV) are
+  simulated, with Fatras's threshold at 0.15 GeV; the gun keeps the chain unchanged.
 * ``track_hit_index`` lists, per track from the innermost to the outermost state, the
   measurements the track holds (outliers and holes excluded), so ``track_nhits`` equals
   ACTS's ``nMeasurements``. Parameters are ACTS's perigee at the origin (the beam line).
@@ -31,14 +39,18 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
+from hepgan.acts.config import ChainConfig
 from hepgan.errors import InputError, closest
-from hepgan.io.schema import pack_particle_id
+from hepgan.io.schema import PARTICLE_ID_FIELDS, pack_particle_id
+
+if TYPE_CHECKING:
+    from hepgan.acts import chain as ac
 
 logger = logging.getLogger(__name__)
 
@@ -46,61 +58,33 @@ __all__ = ["SimulationConfig", "pack_barcode", "simulate"]
 
 
 @dataclass(frozen=True)
-class SimulationConfig:
-    """Configuration of one ``hepgan simulate`` run.
+class SimulationConfig(ChainConfig):
+    """Configuration of one ``hepgan simulate`` run: the chain's physics options
+    (:class:`hepgan.acts.config.ChainConfig`, documented there) plus how the run is done.
 
     Attributes:
         events: number of events.
-        vertices: primary vertices per event.
-        particles: pions per vertex (pi+ or pi-, random charge).
-        seed: master random seed; same seed and config give identical events.
-        pt_min, pt_max: transverse momentum range of the gun (GeV), log-uniform.
-        eta_max: |eta| range of the gun, uniform in eta.
-        vertex_sigma_xy, vertex_sigma_z: Gaussian beam-spot widths (mm).
-        seeds_per_middle_sp: ACTS seed finder ``maxSeedsPerSpM`` (1 = DESIGN.md reference).
-        b_field: solenoid field along z (tesla) of the simulation and the classic
-            reconstruction (the shipped model is trained on 2 T).
         chunk_events: events buffered in memory before they are written.
         threads: ACTS threads; must be 1 (per-algorithm timing and event order need it).
     """
 
     events: int = 10
-    vertices: int = 1
-    particles: int = 100
-    seed: int = 42
-    pt_min: float = 0.5
-    pt_max: float = 10.0
-    eta_max: float = 2.5
-    vertex_sigma_xy: float = 0.0125
-    vertex_sigma_z: float = 50.0
-    seeds_per_middle_sp: int = 1
-    b_field: float = 2.0
     chunk_events: int = 50
     threads: int = 1
 
     def __post_init__(self) -> None:
-        positive = ("events", "vertices", "particles", "chunk_events", "seeds_per_middle_sp")
-        for name in positive:
+        super().__post_init__()
+        for name in ("events", "chunk_events"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InputError(f"simulation config: {name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"simulation config: seed must be an integer >= 0, got {self.seed!r}")
-        if not 0 < self.pt_min < self.pt_max:
-            raise InputError(
-                f"simulation config: need 0 < pt_min < pt_max (GeV), got {self.pt_min}, {self.pt_max}"
-            )
-        if not self.eta_max > 0:
-            raise InputError(f"simulation config: eta_max must be > 0, got {self.eta_max}")
-        if self.vertex_sigma_xy < 0 or self.vertex_sigma_z < 0:
-            raise InputError("simulation config: vertex widths must be >= 0 mm")
-        if isinstance(self.b_field, bool) or not isinstance(self.b_field, int | float) or not self.b_field > 0:
-            raise InputError(f"simulation config: b_field must be a number > 0 (tesla), got {self.b_field!r}")
+                msg = f"simulation config: {name} must be an integer >= 1, got {value!r}"
+                raise InputError(msg)
         if self.threads != 1:
-            raise InputError(
+            msg = (
                 f"simulation config: threads must be 1 (got {self.threads}): the per-algorithm "
                 "ACTS timing and in-order writing need events to run one after another"
             )
+            raise InputError(msg)
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -118,31 +102,20 @@ class SimulationConfig:
         try:
             doc = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError) as err:
-            raise InputError(f"{path}: cannot read simulation config: {err}") from err
+            msg = f"{path}: cannot read simulation config: {err}"
+            raise InputError(msg) from err
         valid = cls.field_names()
         values = {**doc, **{k: v for k, v in overrides.items() if v is not None}}
         for key in values:
             if key not in valid:
                 where = f"{path}" if key in doc else "override"
-                raise InputError(f"{where}: unknown simulation config key {key!r}; {closest(key, valid)}")
+                msg = f"{where}: unknown simulation config key {key!r}; {closest(key, valid)}"
+                raise InputError(msg)
         return cls(**values)
 
-    def chain_config(self):
-        """The physics part as an :class:`hepgan.acts.chain.ChainConfig`."""
-        from hepgan.acts.chain import ChainConfig
-
-        return ChainConfig(
-            seed=self.seed,
-            vertices=self.vertices,
-            particles=self.particles,
-            pt_min=self.pt_min,
-            pt_max=self.pt_max,
-            eta_max=self.eta_max,
-            vertex_sigma_xy=self.vertex_sigma_xy,
-            vertex_sigma_z=self.vertex_sigma_z,
-            seeds_per_middle_sp=self.seeds_per_middle_sp,
-            b_field=float(self.b_field),
-        )
+    def chain_config(self) -> ChainConfig:
+        """The physics part alone, as a :class:`ChainConfig`."""
+        return ChainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ChainConfig)})
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,9 +142,16 @@ def _pack_all(barcodes) -> np.ndarray:
     return pack_particle_id(*fields.T)
 
 
+_PRIMARY_SHIFT = sum(bits for _, bits in PARTICLE_ID_FIELDS[1:])
+_SECONDARY_SHIFT = sum(bits for _, bits in PARTICLE_ID_FIELDS[2:])
+_SECONDARY_MASK = (1 << PARTICLE_ID_FIELDS[1][1]) - 1
+
+
 def _is_primary(barcode) -> bool:
-    """Generation 0, not from a secondary vertex and not an interaction product."""
-    return barcode.generation == 0 and barcode.vertexSecondary == 0 and barcode.subParticle == 0
+    """Generator-level (generation 0, not a Fatras interaction product). Decay products of a
+    displaced generator vertex (b hadrons) are primary: the generator made them; their
+    vertexSecondary tells them apart (``particle_vertex_secondary``)."""
+    return barcode.generation == 0 and barcode.subParticle == 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -179,7 +159,7 @@ def _is_primary(barcode) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def _convert_hits(data: dict, frames: SurfaceFrames) -> dict[str, np.ndarray]:
+def _convert_hits(data: dict, frames: ac.SurfaceFrames) -> dict[str, np.ndarray]:
     """One hit per measurement: measured global position, ids and truth."""
     measurements = data["measurements"]
     n = len(measurements)
@@ -228,6 +208,7 @@ def _convert_particles(data: dict, hit_particle_id: np.ndarray) -> dict[str, np.
     particles = list(data["particles"])
     n = len(particles)
     pid = _pack_all([p.particleId for p in particles])
+    vertex_primary = pid >> _PRIMARY_SHIFT
     mom = np.array([np.asarray(p.momentum) for p in particles], np.float64).reshape(-1, 3)
     pos = np.array([np.asarray(p.fourPosition)[:3] for p in particles], np.float64).reshape(-1, 3)
     hit_ids, hit_counts = np.unique(hit_particle_id, return_counts=True)
@@ -246,6 +227,10 @@ def _convert_particles(data: dict, hit_particle_id: np.ndarray) -> dict[str, np.
         "particle_pdg": np.array([int(p.pdg) for p in particles], np.int32),
         "particle_nhits": np.asarray(nhits, np.int32),
         "particle_primary": np.array([_is_primary(p.particleId) for p in particles], bool),
+        # barcode fields (schema: vertexPrimary 1 = the hard scatter, read first)
+        "particle_hard_scatter": vertex_primary == 1,
+        "particle_vertex_primary": vertex_primary.astype(np.int32),
+        "particle_vertex_secondary": ((pid >> _SECONDARY_SHIFT) & _SECONDARY_MASK).astype(np.int32),
     }
 
 
@@ -363,15 +348,20 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
     Returns:
         Summary: ``events``, ``mean_hits``, ``mean_particles`` (all simulated particles,
         secondaries included), ``mean_tracks``, ``acts_ms_per_event`` ({stage: mean ms}), ``convert_ms_per_event``
-        (our whiteboard conversion), ``wall_s`` and ``output``.
+        (our whiteboard conversion), ``wall_s``, ``output`` and, for collisions,
+        ``pythia_ms_per_event`` (generating them, before ACTS runs).
     """
     from hepgan.acts import chain as ac
     from hepgan.io.events import ACTS_TIMING, HITS, PARTICLES, TRACKS, RootEventWriter
 
     output = Path(output)
     stats: dict[str, list] = {"hits": [], "particles": [], "tracks": [], "timing": [], "convert_ms": []}
-    logger.info("simulating %d events of %d x %d pions (seed %d) -> %s",
-                config.events, config.vertices, config.particles, config.seed, output)
+    if config.collisions:
+        logger.info("simulating %d %s events at pile-up %d%s (seed %d) -> %s", config.events, config.process,
+                    config.pileup, " (Poisson mean)" if config.pileup_poisson else "", config.seed, output)
+    else:
+        logger.info("simulating %d events of %d x %d pions (seed %d) -> %s",
+                    config.events, config.vertices, config.particles, config.seed, output)
     t0 = time.perf_counter()
     bar = tqdm(total=config.events, unit="event", desc="ACTS", disable=not progress)
     try:
@@ -379,7 +369,8 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
         with RootEventWriter(output, [HITS, PARTICLES, TRACKS, ACTS_TIMING], metadata=facts) as writer:
             buffer = _EventBuffer(writer, config.chunk_events)
             sink_class = _make_sink(buffer, stats, bar)
-            chain = ac.build_chain(config.chain_config(), config.events, sink_factory=sink_class)
+            chain = ac.build_chain(config.chain_config(), config.events, sink_factory=sink_class, progress=progress)
+            generation_s = chain.generation_s
             try:
                 chain.run()  # the chain (and its detector) stays referenced until here
             finally:
@@ -389,7 +380,8 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
     finally:
         bar.close()
     if len(stats["hits"]) != config.events:
-        raise RuntimeError(f"ACTS processed {len(stats['hits'])} of {config.events} events")
+        msg = f"ACTS processed {len(stats['hits'])} of {config.events} events"
+        raise RuntimeError(msg)
     summary = {
         "output": str(output),
         "events": config.events,
@@ -403,5 +395,7 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
         "convert_ms_per_event": float(np.mean(stats["convert_ms"])),
         "wall_s": time.perf_counter() - t0,
     }
+    if config.collisions:
+        summary["pythia_ms_per_event"] = generation_s * 1e3 / config.events
     logger.info("simulation summary: %s", summary)
     return summary

@@ -252,6 +252,8 @@ def open_event_file(
                 msg = f"{path}: '{theirs}' is a {type(tree).__name__}, expected a TTree (the {name} tree)"
                 raise InputError(msg)
             wanted = _branch_names_to_read(schema, truth=truth)
+            # optional branches (newer truth) are read where the file has them
+            wanted = tuple(n for n in wanted if not schema.branch(n).optional or branch_map.branch(n) in tree)
             for ours in wanted:
                 _check_branch(path, theirs, tree, schema, ours, branch_map.branch(ours))
             opened[name] = tree
@@ -280,7 +282,7 @@ def has_truth(path: str | os.PathLike, *, tree: str = "hits", branch_map: Branch
             msg = f"{path}: missing tree '{theirs}' (expected the {tree} tree)"
             raise InputError(msg)
         keys = set(root[theirs].keys())
-        return all(branch_map.branch(b.name) in keys for b in SCHEMAS[tree].branches if b.truth)
+        return all(branch_map.branch(b.name) in keys for b in SCHEMAS[tree].branches if b.truth and not b.optional)
     finally:
         root.close()
 

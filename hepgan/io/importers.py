@@ -290,7 +290,7 @@ def import_events(
         raise InputError(msg)
     events = _trackml_events(src) if fmt == "trackml" else _acts_csv_events(src, Path(detectors) if detectors else None)
     n = 0
-    with RootEventWriter(output, [HITS, PARTICLES]) as writer:
+    with RootEventWriter(output, [HITS, PARTICLES.required()]) as writer:
         batch: list[_Event] = []
         for event in events:
             batch.append(event)

@@ -36,7 +36,7 @@ def inspect_file(path: str | os.PathLike, *, step_events: int = 500) -> dict[str
             trees[name] = {
                 "entries": int(tree.num_entries),
                 "branches": branches,
-                "missing_branches": [b for b in known.names if b not in branches] if known else [],
+                "missing_branches": [b for b in known.required().names if b not in branches] if known else [],
             }
     finally:
         root.close()

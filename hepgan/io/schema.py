@@ -33,6 +33,8 @@ class Branch:
     """One branch: its name, numpy dtype, and whether it is jagged (one list per event).
 
     `collection` groups jagged branches that share a counter: ``hit`` for ``hit_x``.
+    `optional` branches may be absent from a file (older files, imports): readers skip them
+    there, and a writer given `TreeSchema.required` does not write them.
     """
 
     name: str
@@ -41,6 +43,7 @@ class Branch:
     truth: bool = False
     unit: str = ""
     collection: str | None = None
+    optional: bool = False
 
     @property
     def kind(self) -> str:
@@ -70,10 +73,14 @@ class TreeSchema:
         """Branches the reconstruction may read (no truth)."""
         return tuple(b.name for b in self.branches if not b.truth)
 
+    def required(self) -> TreeSchema:
+        """This tree without its optional branches (what a writer without them writes)."""
+        return TreeSchema(self.name, tuple(b for b in self.branches if not b.optional), self.truth)
 
-def _jagged(collection: str, field: str, dtype, *, truth: bool = False, unit: str = "") -> Branch:
+
+def _jagged(collection: str, field: str, dtype, *, truth: bool = False, unit: str = "", optional: bool = False) -> Branch:
     name = f"{collection}_{field}"
-    return Branch(name, np.dtype(dtype), jagged=True, truth=truth, unit=unit, collection=collection)
+    return Branch(name, np.dtype(dtype), jagged=True, truth=truth, unit=unit, collection=collection, optional=optional)
 
 
 _EVENT_ID = Branch("event_id", np.dtype(np.int64))
@@ -109,7 +116,16 @@ PARTICLES = TreeSchema(
         _jagged("particle", "vz", np.float32, truth=True, unit="mm"),
         _jagged("particle", "pdg", np.int32, truth=True),
         _jagged("particle", "nhits", np.int32, truth=True),
+        # generator-level particle (True) or a Fatras interaction product (False)
         _jagged("particle", "primary", np.bool_, truth=True),
+        # Optional (hepgan simulate writes them; older files and imports lack them). The
+        # collision a particle comes from: ACTS barcode's primary-vertex id, 1 = the hard
+        # scatter, read first (the gun: 1 = its first vertex); hard_scatter = (that id == 1).
+        # vertex_secondary: id of the displaced decay vertex (b/c hadrons, taus, V0s) the
+        # particle comes from inside its collision, 0 = prompt (from the collision point).
+        _jagged("particle", "hard_scatter", np.bool_, truth=True, optional=True),
+        _jagged("particle", "vertex_primary", np.int32, truth=True, optional=True),
+        _jagged("particle", "vertex_secondary", np.int32, truth=True, optional=True),
     ),
     truth=True,
 )
