@@ -51,10 +51,32 @@ def test_calibration_makes_pull_widths_one_and_changes_only_the_errors(tmp_path:
         assert width == pytest.approx(1.0, abs=2e-3), (p, width)
     for key in ours_before:
         a, b = ak.flatten(ours_before[key]), ak.flatten(ours_after[key])
-        if key.startswith("track_err_"):
+        if key.startswith("track_spread_"):
             assert not np.array_equal(ak.to_numpy(a), ak.to_numpy(b))
         else:
             assert np.array_equal(ak.to_numpy(a), ak.to_numpy(b)), key
+
+
+def test_error_model_fitted_against_truth_makes_pulls_one(tmp_path: Path, sim_20x50: Path) -> None:
+    from hepgan.ml.error_model import calibrate_errors
+    from hepgan.perf import metrics
+
+    model = tmp_path / "model.onnx"
+    shutil.copy(SHIPPED, model)
+    spread_before = read_model_info(model).spread_scale
+    summary = calibrate_errors(model, [sim_20x50])
+    info = read_model_info(model)
+    assert info.error_model is not None and info.spread_scale == spread_before
+    assert info.metadata["error_calibration"]["events"] == 5 == summary["events"]
+    ours, _ = _run(model, sim_20x50)
+    data = read_events(sim_20x50, trees=("hits", "particles"), truth=True)
+    match = metrics.match_tracks(data["hits"], data["particles"], ours)
+    res = metrics.track_residuals(ours, data["particles"], match)
+    for p, pull in res.pull.items():
+        assert metrics.core_width(pull) == pytest.approx(1.0, abs=0.05), p
+    cov = np.stack([ak.to_numpy(ak.flatten(ours[f"track_cov_{p}_{p}"])) for p in ("d0", "z0", "phi", "theta", "qop")])
+    err = np.stack([ak.to_numpy(ak.flatten(ours[f"track_err_{p}"])) for p in ("d0", "z0", "phi", "theta", "qop")])
+    np.testing.assert_allclose(np.sqrt(cov), err, rtol=1e-5)
 
 
 def test_too_few_tracks_refused_and_model_untouched(tmp_path: Path, small_sim: Path) -> None:

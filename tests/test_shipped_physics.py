@@ -36,6 +36,10 @@ def figures(sim_20x50: Path) -> dict:
     ours = {k: ak.Array([t[k] for t in per_event]) for k in per_event[0]}
     ours["event_id"] = hits["event_id"]
     return {
+        "hits": hits,
+        "particles": particles,
+        "acts_tracks": acts,
+        "tracks": ak.Array(ours),
         "surrogate": summarize(hits, particles, ak.Array(ours), pt_min=1.0, eta_max=2.5),
         "acts": summarize(hits, particles, acts, pt_min=1.0, eta_max=2.5),
         "agreement": agreement({k: acts[k] for k in acts.fields}, ours),
@@ -62,9 +66,9 @@ def test_resolutions_against_acts(figures: dict) -> None:
 def test_sampled_spread_is_calibrated(figures: dict) -> None:
     """(ACTS - sampled mean) / sampled spread has a core width within 0.8-1.2."""
     ag = figures["agreement"]
-    # ACTS tracks with >= 75% of their hits on one surrogate track (measured 0.73: the
-    # surrogate takes no overlapping-module hits)
-    assert ag["fraction_reproduced"] > 0.65, ag["fraction_reproduced"]
+    # ACTS tracks with >= 75% of their hits on one surrogate track (design target 0.9; measured
+    # 0.955 on tuning events; 0.74 before the assignment took both overlapping modules)
+    assert ag["fraction_reproduced"] >= 0.9, ag["fraction_reproduced"]
     for p, width in ag["pull_width"].items():
         assert 0.8 <= width <= 1.2, (p, width)
 
@@ -111,3 +115,37 @@ def test_score_separates_real_from_fake_seeds(seed_scores: dict) -> None:
     assert auc_comb >= 0.99, (auc_comb, auc_all, majority)
     assert majority >= 0.99, (auc_comb, auc_all, majority)
     assert auc_all >= 0.95, (auc_comb, auc_all, majority)
+
+
+def test_errors_are_errors_against_the_truth(figures: dict) -> None:
+    """track_err_* describe (track - truth): pull core widths 0.9-1.1 over the denominator's
+    particles (they were 3.6-6.7 when track_err_* held the spread around ACTS's answer), and no
+    bin of pT x |eta| off by more than a quarter."""
+    from hepgan.ml.error_model import pull_table
+    from hepgan.perf import metrics
+
+    for p, r in figures["surrogate"]["resolutions"].items():
+        assert 0.88 <= r["pull_width"] <= 1.12, (p, r["pull_width"])
+    match = metrics.match_tracks(figures["hits"], figures["particles"], figures["tracks"])
+    res = metrics.track_residuals(figures["tracks"], figures["particles"], match)
+    errors = {p: res.residual[p] / res.pull[p] for p in res.pull}
+    table = pull_table(res.residual, errors, res.particle_pt, res.particle_eta,
+                       pt_edges=(0.5, 1.0, 3.0, 100.0), eta_edges=(0.0, 1.25, 2.5))  # fmt: skip
+    for p in res.pull:
+        widths = [w for row in table[p] for w in row if w is not None]
+        assert len(widths) >= 5 and all(0.75 <= w <= 1.25 for w in widths), (p, table[p])
+
+
+def test_tracks_hold_the_hits_acts_finds(figures: dict) -> None:
+    """Hits per track against ACTS's on the particles both reconstruct (one hit per crossed
+    surface held 80% of ACTS's; both overlapping modules 90%)."""
+    from hepgan.perf import metrics
+
+    hits, particles = figures["hits"], figures["particles"]
+    ours = metrics.match_tracks(hits, particles, figures["tracks"])
+    acts = metrics.match_tracks(hits, particles, figures["acts_tracks"])
+    both = (ours.particle_best_track >= 0) & (acts.particle_best_track >= 0)
+    n_ours = ak.to_numpy(ak.flatten(figures["tracks"]["track_nhits"][ours.particle_best_track[both]]))
+    n_acts = ak.to_numpy(ak.flatten(figures["acts_tracks"]["track_nhits"][acts.particle_best_track[both]]))
+    assert len(n_ours) > 3000
+    assert n_ours.sum() / n_acts.sum() >= 0.86, (n_ours.mean(), n_acts.mean())

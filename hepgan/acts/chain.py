@@ -35,6 +35,7 @@ import acts.examples.json
 import numpy as np
 
 from hepgan.acts.config import ChainConfig
+from hepgan.io.schema import COVARIANCE_BRANCHES
 
 u = acts.UnitConstants
 logger = logging.getLogger(__name__)
@@ -174,6 +175,9 @@ def _track_hit_indices(track) -> list[int]:
     return hits
 
 
+_PERIGEE = ("d0", "z0", "phi", "theta", "qop")  # ACTS's bound parameters loc0, loc1, phi, theta, q/p
+
+
 def convert_tracks(tracks, hit_of_measurement: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """ACTS tracks after ambiguity resolution as TRACKS columns (``hepgan.io.schema``).
 
@@ -195,9 +199,13 @@ def convert_tracks(tracks, hit_of_measurement: np.ndarray | None = None) -> dict
         msg = f"track measurement states {nhits} disagree with nMeasurements {n_meas}"
         raise RuntimeError(msg)
     out = {}
-    for col, name in enumerate(("d0", "z0", "phi", "theta", "qop")):
+    for col, name in enumerate(_PERIGEE):
         out[f"track_{name}"] = params[:, col].astype(np.float32) if n else np.zeros(0, np.float32)
         out[f"track_err_{name}"] = errors[:, col].astype(np.float32)
+    # the perigee block of ACTS's bound covariance (its sixth parameter, time, is not ours)
+    for name in COVARIANCE_BRANCHES:
+        a, b = (_PERIGEE.index(x) for x in name.removeprefix("track_cov_").split("_"))
+        out[name] = cov[:, a, b].astype(np.float32)
     out["track_chi2"] = np.array(tracks.chi2, np.float32, copy=True).reshape(n)
     out["track_ndf"] = np.array(tracks.ndf, np.int32, copy=True).reshape(n)
     out["track_nhits"] = nhits

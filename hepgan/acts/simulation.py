@@ -352,7 +352,8 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
         ``pythia_ms_per_event`` (generating them, before ACTS runs).
     """
     from hepgan.acts import chain as ac
-    from hepgan.io.events import ACTS_TIMING, HITS, PARTICLES, TRACKS, RootEventWriter
+    from hepgan.io.events import ACTS_TIMING, HITS, PARTICLES, RootEventWriter
+    from hepgan.io.schema import CLASSIC_TRACKS
 
     output = Path(output)
     stats: dict[str, list] = {"hits": [], "particles": [], "tracks": [], "timing": [], "convert_ms": []}
@@ -366,7 +367,7 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
     bar = tqdm(total=config.events, unit="event", desc="ACTS", disable=not progress)
     try:
         facts = {"b_field_t": float(config.b_field), "made_by": "hepgan simulate", "config": dataclasses.asdict(config)}
-        with RootEventWriter(output, [HITS, PARTICLES, TRACKS, ACTS_TIMING], metadata=facts) as writer:
+        with RootEventWriter(output, [HITS, PARTICLES, CLASSIC_TRACKS, ACTS_TIMING], metadata=facts) as writer:
             buffer = _EventBuffer(writer, config.chunk_events)
             sink_class = _make_sink(buffer, stats, bar)
             chain = ac.build_chain(config.chain_config(), config.events, sink_factory=sink_class, progress=progress)

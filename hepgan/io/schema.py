@@ -16,9 +16,12 @@ import numpy as np
 
 __all__ = [
     "ACTS_TIMING",
+    "CLASSIC_TRACKS",
+    "COVARIANCE_BRANCHES",
     "HITS",
     "PARTICLES",
     "SCHEMAS",
+    "SPREAD_BRANCHES",
     "TRACKS",
     "TRACK_PARAMETERS",
     "Branch",
@@ -72,6 +75,10 @@ class TreeSchema:
     def reco_names(self) -> tuple[str, ...]:
         """Branches the reconstruction may read (no truth)."""
         return tuple(b.name for b in self.branches if not b.truth)
+
+    def without(self, *names: str) -> TreeSchema:
+        """This tree without the named branches (a writer that has no values for them)."""
+        return TreeSchema(self.name, tuple(b for b in self.branches if b.name not in names), self.truth)
 
     def required(self) -> TreeSchema:
         """This tree without its optional branches (what a writer without them writes)."""
@@ -132,12 +139,35 @@ PARTICLES = TreeSchema(
 
 _TRACK_UNITS = {"d0": "mm", "z0": "mm", "phi": "rad", "theta": "rad", "qop": "e/GeV"}
 
+#: The 15 independent entries of each track's 5 x 5 perigee covariance, upper triangle row by
+#: row in ACTS's order: ``track_cov_d0_d0, track_cov_d0_z0, ..., track_cov_qop_qop``.
+COVARIANCE_BRANCHES = tuple(
+    f"track_cov_{a}_{b}" for i, a in enumerate(TRACK_PARAMETERS) for b in TRACK_PARAMETERS[i:]
+)
+#: The surrogate's sampled spread around the classic answer (not an error against the truth).
+SPREAD_BRANCHES = tuple(f"track_spread_{p}" for p in TRACK_PARAMETERS)
+
+
+def _unit_of_pair(name: str) -> str:
+    a, b = name.removeprefix("track_cov_").split("_")  # parameter names hold no underscore
+    ua, ub = _TRACK_UNITS[a], _TRACK_UNITS[b]
+    if ua == ub:
+        return f"({ua})^2" if "/" in ua else f"{ua}^2"
+    return f"{ua}*{ub}"
+
 TRACKS = TreeSchema(
     "tracks",
     (
         _EVENT_ID,
         *(_jagged("track", p, np.float32, unit=_TRACK_UNITS[p]) for p in TRACK_PARAMETERS),
+        # the error against the true particle: sqrt of the covariance's diagonal (ACTS: the
+        # Kalman fit's; the surrogate: its error model, hepgan.reco.uncertainty)
         *(_jagged("track", f"err_{p}", np.float32, unit=_TRACK_UNITS[p]) for p in TRACK_PARAMETERS),
+        # optional: files written before the covariance was recorded lack it
+        *(Branch(n, np.dtype(np.float32), jagged=True, unit=_unit_of_pair(n), collection="track", optional=True)
+          for n in COVARIANCE_BRANCHES),
+        # surrogate only: the sampled spread around the classic answer (hepgan calibrate)
+        *(_jagged("track", f"spread_{p}", np.float32, unit=_TRACK_UNITS[p], optional=True) for p in TRACK_PARAMETERS),
         _jagged("track", "chi2", np.float32),
         _jagged("track", "ndf", np.int32),
         _jagged("track", "nhits", np.int32),
@@ -147,6 +177,9 @@ TRACKS = TreeSchema(
         Branch("track_hit_index", np.dtype(np.int32), jagged=True, collection="track_hit_index"),
     ),
 )
+
+#: The tracks tree as the classic algorithm writes it (it has no sampled spread).
+CLASSIC_TRACKS = TRACKS.without(*SPREAD_BRANCHES)
 
 ACTS_TIMING = TreeSchema(
     "acts_timing",

@@ -9,7 +9,8 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from hepgan.io.events import HITS, PARTICLES, TRACKS, RootEventWriter, read_events
+from hepgan.io.events import HITS, PARTICLES, RootEventWriter, read_events
+from hepgan.io.schema import CLASSIC_TRACKS
 from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
 
 __all__ = ["add_noise_hits", "noise_hit_columns"]
@@ -62,7 +63,7 @@ def add_noise_hits(src: str | os.PathLike, dst: str | os.PathLike, fraction: flo
             cols[k].append(np.concatenate([ev[k], noise[k].astype(ev[k].dtype)]))
     out_hits: dict[str, object] = {k: ak.Array(v) for k, v in cols.items()}
     out_hits["event_id"] = ak.to_numpy(hits["event_id"])
-    with RootEventWriter(dst, [HITS, PARTICLES, TRACKS]) as w:
+    with RootEventWriter(dst, [HITS, PARTICLES, CLASSIC_TRACKS]) as w:
         w.write_chunk("hits", out_hits)
         w.write_chunk("particles", {k: data["particles"][k] for k in data["particles"].fields})
         w.write_chunk("tracks", {k: data["tracks"][k] for k in data["tracks"].fields})

@@ -28,6 +28,7 @@ from hepgan.io.config import load_config
 from hepgan.reco.features import FeatureConfig
 from hepgan.reco.geometry import Geometry
 from hepgan.reco.seeding import SeedingConfig
+from hepgan.reco.uncertainty import ErrorModel
 
 __all__ = ["INPUTS", "MODEL_ENV", "OUTPUTS", "ModelInfo", "is_dynamic", "read_model_info", "shipped_model_path"]
 
@@ -72,6 +73,8 @@ class ModelInfo:
         training: free-form facts about the training set (e.g. ``hits_per_event`` [min, max]).
         spread_scale: factors (d0, z0, phi, theta, qop) on the network's sampled spread, from
             ``hepgan calibrate`` (all 1 when the model was never calibrated).
+        error_model: the tracks' errors against the truth, from ``hepgan calibrate`` (None when
+            the model was never calibrated against truth: its tracks then carry NaN errors).
         metadata: the whole JSON document.
     """
 
@@ -87,6 +90,7 @@ class ModelInfo:
     training: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     spread_scale: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    error_model: ErrorModel | None = None
 
 
 def is_dynamic(dim: object) -> bool:
@@ -248,7 +252,10 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
     if not (isinstance(scale, list) and len(scale) == 5 and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf for v in scale)):
         msg = f"{path}: metadata 'spread_scale' is {scale!r}, expected 5 positive finite numbers (d0, z0, phi, theta, qop)"
         raise InputError(msg)
+    errors = doc.get("error_model")
+    error_model = None if errors is None else ErrorModel.from_dict(errors, where=f"{path}: metadata 'error_model'")
     return ModelInfo(
         path, geometry, fc, sc, sizes["n_features"], sizes["n_slots"], sizes["n_candidates"], sizes["noise_dim"],
         sizes["n_samples"], training if isinstance(training, Mapping) else {}, doc, tuple(float(v) for v in scale),
+        error_model,
     )  # fmt: skip
