@@ -39,6 +39,7 @@ from hepgan.reco.ambiguity import AmbiguityConfig, preselect_seeds, resolve
 from hepgan.reco.assignment import AssignmentConfig, assign_hits
 from hepgan.reco.features import build_features, layer_table
 from hepgan.reco.model_file import OUTPUTS, is_dynamic, read_model_info, shipped_model_path
+from hepgan.reco.overlap import add_overlap_hits
 from hepgan.reco.seeding import find_seeds
 from hepgan.reco.uncertainty import covariance_columns
 
@@ -241,7 +242,8 @@ class Engine:
             array: one value per track (``track_d0`` ... float32, ``track_ndf`` /
             ``track_nhits`` int32) and ``track_hit_index`` (sum(track_nhits),) int32 indices
             into this event's hits, tracks concatenated in order, each track's seed hits
-            (inner -> outer) first and then its hits on the surfaces crossed after them.
+            (inner -> outer, each followed by its overlapping module's hit where there is one,
+            `hepgan.reco.overlap`) first and then its hits on the surfaces crossed after them.
             Tracks come best first (score, then hits). ``ms`` holds the milliseconds of each
             of :data:`ENGINE_STAGES`.
         """
@@ -305,15 +307,22 @@ class Engine:
             if p == "phi":  # the network may leave (-pi, pi]; downstream compares angles
                 values = _wrap_phi(values)
             tracks[f"track_{p}"] = np.asarray(values, dtype=np.float32)
+        t_overlap = time.perf_counter()
+        flat, counts = add_overlap_hits(
+            x, y, z, layer, flat, nhits[chosen], params, bfield=self.feature_config.bfield,
+            n_layers=len(self.geometry.layers),
+        )  # fmt: skip
+        overlap_ms = (time.perf_counter() - t_overlap) * 1e3
         tracks.update(self._errors(tracks["track_theta"], tracks["track_qop"]))
         for j, p in enumerate(TRACK_PARAMETERS):
             tracks[f"track_spread_{p}"] = np.asarray(errs[:, j] * self.info.spread_scale[j], dtype=np.float32)
         tracks["track_chi2"] = chi2[chosen].astype(np.float32)
         tracks["track_ndf"] = ndf[chosen].astype(np.int32)
-        tracks["track_nhits"] = nhits[chosen].astype(np.int32)
+        tracks["track_nhits"] = counts.astype(np.int32)
         tracks["track_score"] = np.asarray(net["score"][sel], dtype=np.float32)
         tracks["track_hit_index"] = flat.astype(np.int32)
-        ms["ambiguity"] = (time.perf_counter() - t4) * 1e3 - net_ms
+        ms["ambiguity"] = (time.perf_counter() - t4) * 1e3 - net_ms - overlap_ms
+        ms["assignment"] += overlap_ms
         return tracks, ms
 
 
