@@ -61,7 +61,9 @@ def test_reconstruct_event_tracks(model: Path, sim_20x50: Path) -> None:
     assert np.all(np.abs(tracks["track_phi"]) <= np.pi)
     assert np.all((tracks["track_theta"] > 0) & (tracks["track_theta"] < np.pi))
     assert (tracks["track_err_d0"] > 0).all()
-    assert (tracks["track_ndf"] == 2 * (tracks["track_nhits"] - 3)).all()
+    # chi2 and ndf cover the network's assigned hits (2 per hit); the seed hits and the hits
+    # the completion adds (hepgan.reco.completion) carry no chi2 term
+    assert ((tracks["track_ndf"] % 2 == 0) & (tracks["track_ndf"] <= 2 * (tracks["track_nhits"] - 3))).all()
 
 
 def test_noise_is_seeded_by_event_id(model: Path, small_sim: Path) -> None:

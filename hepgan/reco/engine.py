@@ -37,9 +37,9 @@ from hepgan.errors import InputError
 from hepgan.io.schema import TRACK_PARAMETERS, TRACKS
 from hepgan.reco.ambiguity import AmbiguityConfig, preselect_seeds, resolve
 from hepgan.reco.assignment import AssignmentConfig, assign_hits
+from hepgan.reco.completion import complete_tracks
 from hepgan.reco.features import build_features, layer_table
 from hepgan.reco.model_file import OUTPUTS, is_dynamic, read_model_info, shipped_model_path
-from hepgan.reco.overlap import add_overlap_hits
 from hepgan.reco.seeding import find_seeds
 from hepgan.reco.uncertainty import covariance_columns
 
@@ -242,8 +242,9 @@ class Engine:
             array: one value per track (``track_d0`` ... float32, ``track_ndf`` /
             ``track_nhits`` int32) and ``track_hit_index`` (sum(track_nhits),) int32 indices
             into this event's hits, tracks concatenated in order, each track's seed hits
-            (inner -> outer, each followed by its overlapping module's hit where there is one,
-            `hepgan.reco.overlap`) first and then its hits on the surfaces crossed after them.
+            (inner -> outer, after the hits on pixel layers inside them and each followed by its
+            overlapping module's hit where there is one, `hepgan.reco.completion`) first and
+            then its hits on the surfaces crossed after them.
             Tracks come best first (score, then hits). ``ms`` holds the milliseconds of each
             of :data:`ENGINE_STAGES`.
         """
@@ -307,13 +308,15 @@ class Engine:
             if p == "phi":  # the network may leave (-pi, pi]; downstream compares angles
                 values = _wrap_phi(values)
             tracks[f"track_{p}"] = np.asarray(values, dtype=np.float32)
+        errors = self._errors(tracks["track_theta"], tracks["track_qop"])
         t_overlap = time.perf_counter()
-        flat, counts = add_overlap_hits(
-            x, y, z, layer, flat, nhits[chosen], params, bfield=self.feature_config.bfield,
-            n_layers=len(self.geometry.layers),
+        flat, counts = complete_tracks(
+            x, y, z, layer, flat, nhits[chosen], params,
+            np.stack([errors[f"track_err_{p}"] for p in TRACK_PARAMETERS], axis=1),
+            geometry=self.geometry, bfield=self.feature_config.bfield,
         )  # fmt: skip
         overlap_ms = (time.perf_counter() - t_overlap) * 1e3
-        tracks.update(self._errors(tracks["track_theta"], tracks["track_qop"]))
+        tracks.update(errors)
         for j, p in enumerate(TRACK_PARAMETERS):
             tracks[f"track_spread_{p}"] = np.asarray(errs[:, j] * self.info.spread_scale[j], dtype=np.float32)
         tracks["track_chi2"] = chi2[chosen].astype(np.float32)
