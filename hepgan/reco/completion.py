@@ -8,8 +8,9 @@ missed against ACTS on the particles both found.
 
 Inner and skipped layers: the chosen track's helix is crossed with every pixel layer it holds no
 hit on, before its last seed hit (a seed may start on the second layer, or skip one); the unused hit of that layer nearest the crossing is taken when its distance to the helix is
-within 4 sigma transversely (sigma^2 = err_d0^2 + (0.01 mm)^2) and along z (err_z0^2 + (0.05
-mm)^2), the errors being the track's own (`hepgan.reco.uncertainty`). Measured on the same
+within 4 sigma transversely (sigma^2 = err_d0^2 + (s err_phi)^2 + (0.01 mm)^2 at arc length s)
+and along z (err_z0^2 + (s err_theta / sin^2 theta)^2 + (0.05 mm)^2), the errors being the
+track's own (`hepgan.reco.uncertainty`). Measured on the same
 events: 99.2% of the particle's hits kept, none of 1200 other hits.
 
 Overlaps: for each of the first hits (inner and seed) of a chosen track, the unused hits of the same layer within a few
@@ -143,7 +144,7 @@ def _arc_length(x, y, xc, yc, radius, h, px, py):
 
 @numba.njit(cache=True)
 def _inward_kernel(x, y, z, layer, order, phi_sorted, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat,
-                   nhits, d0, z0, phi, theta, qop, err_d0, err_z0, bfield, used, n_seed):  # fmt: skip
+                   nhits, d0, z0, phi, theta, qop, err_d0, err_z0, err_phi, err_theta, bfield, used, n_seed):  # fmt: skip
     """Hits on the pixel layers each track's helix crosses before its last seed hit and holds no
     hit on (inside the seed, or skipped between its hits); the track's first hits (these and
     the seed's) come out ordered along the helix. Returns (flat, nhits, n_first)."""
@@ -164,8 +165,7 @@ def _inward_kernel(x, y, z, layer, order, phi_sorted, block_lo, block_hi, pix_la
         s_last = 0.0
         for k in range(n_s):
             s_last = max(s_last, _arc_length(x[flat[start + k]], y[flat[start + k]], xc, yc, radius, h, px, py))
-        win_t = N_SIGMA * math.hypot(err_d0[t], _HIT_T)
-        win_z = N_SIGMA * math.hypot(err_z0[t], _HIT_Z)
+        st = math.sin(theta[t])
         for m in range(n_layers):
             lay = pix_layers[m]
             held = False
@@ -181,6 +181,9 @@ def _inward_kernel(x, y, z, layer, order, phi_sorted, block_lo, block_hi, pix_la
                 s, cx, cy, _cz, _ux, _uy, ok = crossing_endcap(xc, yc, radius, h, phi[t], z0[t], cot, pix_pos[m], 0.0)
             if not ok or s >= s_last - 1.0:
                 continue
+            # the track's error carried to the crossing (correlations left out: wider, not narrower)
+            win_t = N_SIGMA * math.sqrt(err_d0[t] ** 2 + (s * err_phi[t]) ** 2 + _HIT_T**2)
+            win_z = N_SIGMA * math.sqrt(err_z0[t] ** 2 + (s * err_theta[t] / (st * st)) ** 2 + _HIT_Z**2)
             j = _nearest_on_layer(block_lo[lay], block_hi[lay], order, phi_sorted, x, y, z, used, cx, cy, xc, yc,
                                   radius, h, px, py, z0[t], cot, win_t, win_z)  # fmt: skip
             if j >= 0:
@@ -251,7 +254,8 @@ def complete_tracks(x, y, z, layer, flat, nhits, params, errors, *, geometry, bf
     cols = [p[:, k].copy() for k in range(5)]
     flat64, nhits64, n_first = _inward_kernel(
         x64, y64, z64, layer, order, hit_phi[order], block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64,
-        nhits64, *cols, e[:, 0].copy(), e[:, 1].copy(), float(bfield), used, int(n_seed),
+        nhits64, *cols, e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), used,
+        int(n_seed),
     )  # fmt: skip
     out, counts = _overlap_kernel(
         x64, y64, z64, order, hit_phi[order], block_lo, block_hi, layer, flat64, nhits64, cols[0], cols[2], cols[3],
