@@ -4,17 +4,21 @@ Why: numba keys each cached function on its own source file. A kernel compiled w
 from another file (the feature kernel calls ``hepgan.reco.helix`` and ``hepgan.reco.roadfit``)
 has that callee's machine code inside it, so after editing only the callee, the caller kept
 loading the old code from the cache. Here the cache of every ``@kernel`` function is keyed
-instead on one hash of all hepgan modules that mention numba (the kernel sources): editing
-any of them recompiles every kernel once, and the compiled code goes into a folder named
-after that hash, beside numba's usual place (``__pycache__`` next to the source, or
-``NUMBA_CACHE_DIR``, or the user-wide cache when the tree is read-only).
+instead on one hash of all the modules that use this one (the kernel sources): editing any
+of them recompiles every kernel once, and the compiled code goes into a folder named after
+that hash, beside numba's usual place (``__pycache__`` next to the source, or
+``NUMBA_CACHE_DIR``, or the user-wide cache when the tree is read-only). So every hepgan
+kernel that calls a kernel of another module must be a ``@kernel``, not a plain
+``numba.njit(cache=True)``.
 
->>> from hepgan.reco.jit import kernel
->>> @kernel()
-... def twice(x):
-...     return 2 * x
->>> twice(21)
-42
+Use it as ``numba.njit`` without ``cache=`` (in a module file: numba caches nothing defined
+in a console)::
+
+    @kernel(error_model="numpy")
+    def seed_kernel(coarse, fine, layers, plan, cuts): ...
+
+    @kernel(allocates=False, inline="always")  # a helper: see kernel()
+    def _third_window(...): ...
 """
 
 from __future__ import annotations
@@ -35,12 +39,12 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 
 @functools.cache
 def kernel_sources_hash() -> str:
-    """Hex SHA-256 over the path and text of every module of the hepgan package that mentions
-    numba (read once per process)."""
+    """Hex SHA-256 over the path and text of every module of the hepgan package that uses
+    ``hepgan.reco.jit`` (read once per process)."""
     digest = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
         text = path.read_bytes()
-        if b"numba" in text:
+        if b"hepgan.reco.jit" in text:
             digest.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0" + text + b"\0")
     return digest.hexdigest()
 
