@@ -9,6 +9,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from hepgan.errors import InputError
 from hepgan.io.events import read_events
 from hepgan.ml.dataset import match_seeds
 from hepgan.reco.features import FeatureConfig, build_features, feature_names, layer_table
@@ -145,20 +146,20 @@ def test_scattering_material_per_surface():
     path_length; a volume's own x/X0 reaches its layers."""
     from dataclasses import replace
 
-    from hepgan.reco.features import _surface_theta0, _theta0
+    from hepgan.reco.features_kernel import surface_theta0, theta0
 
     theta = 0.4
     s, c = np.sin(theta), np.cos(theta)
-    assert _surface_theta0(2.0, 0.04, False, s, c, True) == pytest.approx(_theta0(2.0, 0.04 / s))
-    assert _surface_theta0(2.0, 0.04, True, s, c, True) == pytest.approx(_theta0(2.0, 0.04 / c))
-    assert _surface_theta0(2.0, 0.04, True, 1.0, 0.0, True) == pytest.approx(_theta0(2.0, 0.4))
-    assert _surface_theta0(2.0, 0.04, False, s, c, False) == pytest.approx(_theta0(2.0, 0.04))
-    assert _surface_theta0(2.0, 0.04, False, s, c, True) > 1.5 * _surface_theta0(2.0, 0.04, False, s, c, False)
+    assert surface_theta0(2.0, 0.04, False, s, c, True) == pytest.approx(theta0(2.0, 0.04 / s))
+    assert surface_theta0(2.0, 0.04, True, s, c, True) == pytest.approx(theta0(2.0, 0.04 / c))
+    assert surface_theta0(2.0, 0.04, True, 1.0, 0.0, True) == pytest.approx(theta0(2.0, 0.4))
+    assert surface_theta0(2.0, 0.04, False, s, c, False) == pytest.approx(theta0(2.0, 0.04))
+    assert surface_theta0(2.0, 0.04, False, s, c, True) > 1.5 * surface_theta0(2.0, 0.04, False, s, c, False)
     cfg = replace(FeatureConfig(), material_by_volume=((8, 0.01),))
     table = layer_table(G, cfg)
     for layer, mat in zip(G.layers, table.material, strict=True):
         assert mat == (0.01 if layer.volume_id == 8 else cfg.material)
-    with pytest.raises(ValueError, match="volume 8 has x/X0 = 0"):
+    with pytest.raises(InputError, match="volume 8 has x/X0 = 0"):
         FeatureConfig(material_by_volume=((8, 0.0),))
 
 

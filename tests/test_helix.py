@@ -13,6 +13,7 @@ from hepgan.io.events import read_events
 from hepgan.reco.geometry import GENERIC_DETECTOR
 from hepgan.reco.helix import (
     PT_PER_TESLA_METRE,
+    circle_through,
     crossing_barrel,
     crossing_endcap,
     estimate_seed,
@@ -46,7 +47,8 @@ def integrate(d0, z0, phi, theta, qop, *, step=0.5, until):
         path.append(state.copy())
         if until(state[:3]):
             return np.array(path)
-    raise AssertionError("integration did not reach the stop condition")
+    msg = "integration did not reach the stop condition"
+    raise AssertionError(msg)
 
 
 def first_crossing(path, g):
@@ -163,3 +165,21 @@ def test_seed_estimate_agrees_with_acts_ckf(sim_20x50):
     displaced = np.abs(ref[:, 0]) > 0.2
     assert displaced.sum() >= 20
     assert np.mean(np.sign(est[displaced, 0]) == np.sign(ref[displaced, 0])) > 0.9
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_circle_through_three_points(dtype):
+    """The one circle fit (the seed estimate and the seeder's triplet cuts): centre, radius
+    and sense of rotation of points on a known circle, in both orders; float32 points (as the
+    seeder passes them) to float32 precision; collinear points are refused."""
+    xc, yc, radius = 300.0, -400.0, 500.0
+    angles = (2.0, 2.1, 2.25)  # counter-clockwise
+    pts = [(dtype(xc + radius * math.cos(a)), dtype(yc + radius * math.sin(a))) for a in angles]
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    for order, sense in ((pts, 1.0), (pts[::-1], -1.0)):
+        got_x, got_y, got_r, h, ok = circle_through(*order[0], *order[1], *order[2])
+        assert ok and h == sense
+        assert got_x == pytest.approx(xc, rel=tol) and got_y == pytest.approx(yc, rel=tol)
+        assert got_r == pytest.approx(radius, rel=tol)
+    line = [dtype(v) for v in (0.0, 0.0, 10.0, 20.0, 30.0, 60.0)]
+    assert not circle_through(*line)[4]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import hepgan.reco.seeding
+from hepgan.errors import InputError
 from hepgan.io.events import read_events
 from hepgan.reco.geometry import GENERIC_DETECTOR
 from hepgan.reco.seeding import SeedingConfig, find_seeds, layer_triplets
@@ -145,7 +146,7 @@ def test_empty_and_bad_input() -> None:
     assert out.shape == (0, 3) and out.dtype == np.int32
     with pytest.raises(ValueError, match="shape"):
         find_seeds(np.zeros(3), np.zeros(2), np.zeros(3), np.zeros(3, np.int32), np.zeros(3, np.int32), geometry=GENERIC_DETECTOR)
-    with pytest.raises(ValueError, match="pt_min"):
+    with pytest.raises(InputError, match="pt_min must be > 0, got 0.0"):
         SeedingConfig(pt_min=0.0)
 
 

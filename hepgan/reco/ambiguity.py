@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from hepgan.errors import InputError
+
 __all__ = ["AmbiguityConfig", "preselect_seeds", "resolve"]
 
 
@@ -40,11 +42,11 @@ class AmbiguityConfig:
 
     def __post_init__(self) -> None:
         if self.max_shared_hits < 0:
-            msg = f"AmbiguityConfig.max_shared_hits must be >= 0, got {self.max_shared_hits}"
-            raise ValueError(msg)
+            msg = f"AmbiguityConfig.max_shared_hits must be >= 0, got {self.max_shared_hits!r}"
+            raise InputError(msg)
         if not 0.0 <= self.max_shared_fraction <= 1.0:
-            msg = f"AmbiguityConfig.max_shared_fraction must be in [0, 1], got {self.max_shared_fraction}"
-            raise ValueError(msg)
+            msg = f"AmbiguityConfig.max_shared_fraction must be in [0, 1], got {self.max_shared_fraction!r}"
+            raise InputError(msg)
 
 
 @numba.njit(cache=True)

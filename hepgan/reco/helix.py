@@ -14,7 +14,7 @@ Conventions (ACTS perigee w.r.t. the origin, the beam line):
 * ``s`` is the transverse arc length along the helix from the perigee (mm): the transverse
   direction there is ``phi(s) = phi + h s / R`` and ``z(s) = z0 + s cot(theta)``.
 
-All kernels are scalar-style numba functions (``@njit(cache=True)``) so that the feature
+All kernels are scalar-style numba functions (``hepgan.reco.jit.kernel``) so that the feature
 builder calls them per seed without temporaries; the array wrappers loop over seeds.
 """
 
@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from hepgan.reco.jit import kernel
 
 __all__ = [
     "PT_PER_TESLA_METRE",
+    "circle_through",
     "crossing_barrel",
     "crossing_endcap",
     "estimate_seed",
@@ -41,10 +43,15 @@ PT_PER_TESLA_METRE = 0.299792458
 _TWO_PI = 2.0 * math.pi
 
 
-@numba.njit(cache=True)
-def _circle_through(x1: float, y1: float, x2: float, y2: float, x3: float, y3: float):
+@kernel(inline="always")
+def circle_through(x1: float, y1: float, x2: float, y2: float, x3: float, y3: float):
     """Centre (xc, yc), radius R and sense of rotation h (+1 ccw, -1 cw) of the circle through
-    three points visited in order 1 -> 2 -> 3; ok = False when they are collinear."""
+    three points visited in order 1 -> 2 -> 3; ok = False when they are collinear.
+
+    The one circle fit of hepgan: the seed estimate here and the seeder's triplet cuts
+    (``hepgan.reco.seeding_kernel``, which calls it with float32 coordinates: the differences
+    stay float32 there, the centre and radius are float64 either way).
+    """
     # Work relative to point 1 to keep the determinant well conditioned far from the origin.
     ax = x2 - x1
     ay = y2 - y1
@@ -58,13 +65,12 @@ def _circle_through(x1: float, y1: float, x2: float, y2: float, x3: float, y3: f
     cx = (by * a2 - ay * b2) / det
     cy = (ax * b2 - bx * a2) / det
     radius = math.sqrt(cx * cx + cy * cy)
-    # Turning direction: z of (p2 - p1) x (p3 - p2); positive = counter-clockwise.
-    cross = ax * (y3 - y2) - ay * (x3 - x2)
-    h = 1.0 if cross > 0.0 else -1.0
+    # Turning direction: det / 2 is z of (p2 - p1) x (p3 - p1) = (p2 - p1) x (p3 - p2).
+    h = 1.0 if det > 0.0 else -1.0
     return x1 + cx, y1 + cy, radius, h, True
 
 
-@numba.njit(cache=True)
+@kernel()
 def _arc_angle(xc: float, yc: float, ax: float, ay: float, bx: float, by: float, h: float) -> float:
     """Signed turning angle (rad, in (-pi, pi]) from point a to point b around the centre, positive
     in the direction of motion h."""
@@ -75,7 +81,7 @@ def _arc_angle(xc: float, yc: float, ax: float, ay: float, bx: float, by: float,
     return h * math.atan2(ux * vy - uy * vx, ux * vx + uy * vy)
 
 
-@numba.njit(cache=True)
+@kernel()
 def estimate_seed(
     x1: float, y1: float, z1: float, x2: float, y2: float, z2: float, x3: float, y3: float, z3: float, bfield: float
 ):
@@ -90,7 +96,7 @@ def estimate_seed(
     Returns ``(d0, z0, phi, theta, qop, ok)``: mm, mm, rad, rad, e/GeV; ok False for collinear
     points (infinite momentum) or a zero field, the parameters then being zeros.
     """
-    xc, yc, radius, h, ok = _circle_through(x1, y1, x2, y2, x3, y3)
+    xc, yc, radius, h, ok = circle_through(x1, y1, x2, y2, x3, y3)
     if not ok or bfield == 0.0 or radius == 0.0:
         return 0.0, 0.0, 0.0, 0.0, 0.0, False
     # h = -sign(q B)  =>  q = -h sign(B)
@@ -125,7 +131,7 @@ def estimate_seed(
     return d0, z0, phi, theta, q / p, True
 
 
-@numba.njit(cache=True)
+@kernel()
 def perigee_to_circle(d0: float, phi: float, theta: float, qop: float, bfield: float):
     """Transverse circle of a helix: ``(xc, yc, R, h)`` (mm, mm, mm, +-1)."""
     pt = abs(math.sin(theta) / qop) if qop != 0.0 else 1e12
@@ -137,7 +143,7 @@ def perigee_to_circle(d0: float, phi: float, theta: float, qop: float, bfield: f
     return -k * math.sin(phi), k * math.cos(phi), radius, h
 
 
-@numba.njit(cache=True)
+@kernel()
 def helix_position(d0: float, z0: float, phi: float, theta: float, qop: float, bfield: float, s: float):
     """Position and unit direction at transverse arc length s (mm) from the perigee:
     ``(x, y, z, ux, uy, uz)``."""
@@ -149,7 +155,7 @@ def helix_position(d0: float, z0: float, phi: float, theta: float, qop: float, b
     return x, y, z0 + s * math.cos(theta) / st, math.cos(phis) * st, math.sin(phis) * st, math.cos(theta)
 
 
-@numba.njit(cache=True)
+@kernel()
 def crossing_barrel(
     xc: float, yc: float, radius: float, h: float, phi: float, z0: float, cot: float, r_layer: float, s_min: float
 ):
@@ -198,7 +204,7 @@ def crossing_barrel(
     return s, bx, by, z0 + s * cot, math.cos(phis), math.sin(phis), True
 
 
-@numba.njit(cache=True)
+@kernel()
 def crossing_endcap(
     xc: float, yc: float, radius: float, h: float, phi: float, z0: float, cot: float, z_layer: float, s_min: float
 ):
@@ -218,7 +224,7 @@ def crossing_endcap(
     return s, x, y, z_layer, math.cos(phis), math.sin(phis), True
 
 
-@numba.njit(cache=True)
+@kernel()
 def _estimate_seeds_kernel(x, y, z, seeds, bfield, out, ok):
     for i in range(seeds.shape[0]):
         a = seeds[i, 0]

@@ -46,15 +46,16 @@ import functools
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
+from hepgan.errors import InputError
+from hepgan.reco import seeding_kernel as sk
 from hepgan.reco.geometry import Geometry
 
 __all__ = ["SeedingConfig", "find_seeds", "layer_triplets"]
 
-_BARREL = 0
-_DISK = 1
+_BARREL = sk.BARREL
+_DISK = sk.DISK
 #: pT [GeV] = _PT_PER_MM_TESLA * B [T] * R [mm]   (0.3 GeV / (T m))
 _PT_PER_MM_TESLA = 0.299792458e-3
 
@@ -124,11 +125,14 @@ class SeedingConfig:
                      "hit_resolution", "scattering_rphi", "scattering_rz", "window_sigma", "chi2_max",
                      "confirmation_curvature", "d0_sigma"):  # fmt: skip
             if not getattr(self, name) > 0:
-                raise ValueError(f"SeedingConfig.{name} must be > 0, got {getattr(self, name)!r}")
+                msg = f"SeedingConfig.{name} must be > 0, got {getattr(self, name)!r}"
+                raise InputError(msg)
         if not 1 <= self.max_seeds_per_middle <= 16:
-            raise ValueError(f"SeedingConfig.max_seeds_per_middle must be in 1..16, got {self.max_seeds_per_middle!r}")
+            msg = f"SeedingConfig.max_seeds_per_middle must be in 1..16, got {self.max_seeds_per_middle!r}"
+            raise InputError(msg)
         if self.layer_margin < 0:
-            raise ValueError(f"SeedingConfig.layer_margin must be >= 0, got {self.layer_margin!r}")
+            msg = f"SeedingConfig.layer_margin must be >= 0, got {self.layer_margin!r}"
+            raise InputError(msg)
 
 
 # --------------------------------------------------------------------------- layer triplets
@@ -137,7 +141,8 @@ def _pixel_layers(geometry: Geometry) -> tuple:
     """Pixel layers of `geometry` as (geometry layer indices, Layer objects)."""
     index = [i for i, la in enumerate(geometry.layers) if la.volume_id in geometry.pixel_volumes]
     if not index:
-        raise ValueError(f"geometry {geometry.name!r} has no pixel layers (pixel_volumes={geometry.pixel_volumes})")
+        msg = f"geometry {geometry.name!r} has no pixel layers (pixel_volumes={geometry.pixel_volumes})"
+        raise ValueError(msg)
     return tuple(index), tuple(geometry.layers[i] for i in index)
 
 
@@ -270,477 +275,39 @@ def _plan(geometry: Geometry, config: SeedingConfig) -> dict:
     pair_thirds = np.array([c for o in thirds for c in o], np.int32)
     middle_pair_start = np.searchsorted(pair_middle, np.arange(n_layers + 1)).astype(np.int32)
     r_min_curv = config.pt_min / (_PT_PER_MM_TESLA * config.b_field)  # helix radius at pt_min (mm)
-    params = np.array(
-        [
-            config.z0_max,  # 0
-            r_min_curv,  # 1
-            config.d0_max,  # 2
-            config.d0_max_first_layer,  # 3
-            math.sinh(config.eta_max),  # 4 max |cot theta|
-            config.hit_resolution,  # 5
-            config.scattering_rphi,  # 6
-            config.scattering_rz,  # 7
-            config.window_sigma,  # 8
-            config.chi2_max,  # 9
-            config.pt_min,  # 10
-            _PT_PER_MM_TESLA * config.b_field,  # 11 GeV per mm of radius
-            float(first),  # 12 innermost barrel layer (dense index), -1 if none
-            float(config.max_seeds_per_middle),  # 13
-            config.confirmation_curvature,  # 14
-            config.d0_sigma,  # 15
-        ],
-        np.float64,
-    )
+    cuts = [0.0] * sk.N_CUTS
+    cuts[sk.C_Z0_MAX] = config.z0_max
+    cuts[sk.C_TWO_R] = 2.0 * r_min_curv
+    cuts[sk.C_D0_MAX] = config.d0_max
+    cuts[sk.C_D0_FIRST] = config.d0_max_first_layer
+    cuts[sk.C_COT_MAX] = math.sinh(config.eta_max)
+    cuts[sk.C_RES] = config.hit_resolution
+    cuts[sk.C_RES2] = config.hit_resolution * config.hit_resolution
+    cuts[sk.C_TH_XY] = config.scattering_rphi
+    cuts[sk.C_TH_RZ] = config.scattering_rz
+    cuts[sk.C_WIN_XY] = config.scattering_rphi / config.pt_min
+    cuts[sk.C_WIN_RZ] = config.scattering_rz / config.pt_min
+    cuts[sk.C_NSIG] = config.window_sigma
+    cuts[sk.C_CHI2_MAX] = config.chi2_max
+    cuts[sk.C_PT_MIN] = config.pt_min
+    cuts[sk.C_PT_PER_MM] = _PT_PER_MM_TESLA * config.b_field  # GeV per mm of radius
+    cuts[sk.C_FIRST_LAYER] = first
+    cuts[sk.C_KEEP] = config.max_seeds_per_middle
+    cuts[sk.C_CONF_K] = config.confirmation_curvature
+    cuts[sk.C_D0_SIGMA] = config.d0_sigma
     return {
         "to_pixel": to_pixel, "kind": kind, "pos": pos, "rmin": rmin, "rmax": rmax, "zmin": zmin,
         "zmax": zmax, "umin": umin, "grids": grids,
         "pair_first": pair_first, "pair_third_start": pair_third_start, "pair_thirds": pair_thirds,
-        "middle_pair_start": middle_pair_start, "params": params,
+        "middle_pair_start": middle_pair_start, "cuts": tuple(float(c) for c in cuts),
     }  # fmt: skip
 
 
-# --------------------------------------------------------------------------- numba kernels
-_PI = math.pi
-_TWO_PI = 2.0 * math.pi
-
-
-@numba.njit(cache=True, inline="always")
-def _wrap(d):
-    if d >= _PI:
-        return d - _TWO_PI
-    if d < -_PI:
-        return d + _TWO_PI
-    return d
-
-
-@numba.njit(cache=True)
-def _build_grid(layer, phi, u, r, umin, uinv, n_rows, base, n_phi):
-    """Counting sort of the pixel hits into cells (layer, row, phi column), then insertion sort
-    by (phi, u, r) inside each cell, so each row is sorted by phi. Returns (order,
-    cell_offsets): hit ``order[j]`` is the j-th in grid order and cell c holds
-    ``order[cell_offsets[c]:cell_offsets[c + 1]]``."""
-    n = layer.shape[0]
-    n_cells = base[base.shape[0] - 1]
-    cell = np.empty(n, np.int64)
-    counts = np.zeros(n_cells + 1, np.int64)
-    inv_phi = n_phi / _TWO_PI
-    for i in range(n):
-        la = layer[i]
-        row = int((u[i] - umin[la]) * uinv[la])
-        row = min(max(row, 0), n_rows[la] - 1)
-        col = int((phi[i] + _PI) * inv_phi)
-        col = min(max(col, 0), n_phi - 1)
-        c = base[la] + row * n_phi + col
-        cell[i] = c
-        counts[c + 1] += 1
-    for c in range(n_cells):
-        counts[c + 1] += counts[c]
-    offsets = counts.copy()
-    fill = counts[:n_cells].copy()
-    order = np.empty(n, np.int64)
-    for i in range(n):
-        c = cell[i]
-        order[fill[c]] = i
-        fill[c] += 1
-    for c in range(n_cells):
-        lo = offsets[c]
-        hi = offsets[c + 1]
-        for j in range(lo + 1, hi):
-            h = order[j]
-            k = j - 1
-            while k >= lo:
-                g = order[k]
-                if phi[g] < phi[h] or (phi[g] == phi[h] and (u[g] < u[h] or (u[g] == u[h] and r[g] <= r[h]))):
-                    break
-                order[k + 1] = g
-                k -= 1
-            order[k + 1] = h
-    return order, offsets
-
-
-@numba.njit(cache=True, inline="always")
-def _phi_ranges(phi_lo, phi_hi, rng):
-    """[phi_lo, phi_hi] (may cross -pi/pi) as up to 2 ranges within [-pi, pi] in ``rng``;
-    returns the number of ranges."""
-    if phi_hi - phi_lo >= _TWO_PI:
-        rng[0] = -_PI
-        rng[1] = _PI
-        return 1
-    if phi_lo < -_PI:
-        rng[0] = phi_lo + _TWO_PI
-        rng[1] = _PI
-        rng[2] = -_PI
-        rng[3] = phi_hi
-        return 2
-    if phi_hi >= _PI:
-        rng[0] = phi_lo
-        rng[1] = _PI
-        rng[2] = -_PI
-        rng[3] = phi_hi - _TWO_PI
-        return 2
-    rng[0] = phi_lo
-    rng[1] = phi_hi
-    return 1
-
-
-@numba.njit(cache=True, inline="always")
-def _rows(la, u_lo, u_hi, umin, uinv, n_rows):
-    lo = int(math.floor((u_lo - umin[la]) * uinv[la]))
-    hi = int(math.floor((u_hi - umin[la]) * uinv[la]))
-    return max(lo, 0), min(hi, n_rows[la] - 1)
-
-
-@numba.njit(cache=True, inline="always")
-def _first_in_row(offsets, row_base, phi, n_phi):
-    """Grid position of the first cell of the row whose column holds `phi`."""
-    col = int((phi + _PI) * (n_phi / _TWO_PI))
-    col = min(max(col, 0), n_phi - 1)
-    return offsets[row_base + col]
-
-
-@numba.njit(cache=True)
-def _line_window(la, kind, pos, rmin, rmax, zmin, zmax, rm, zm, z0_lo, z0_hi):
-    """u range (z for a barrel, r for a disk) on layer `la` of the lines from (0, z0) with z0 in
-    [z0_lo, z0_hi] through (rm, zm), and the smallest and largest radius there. ok=False if
-    no such line reaches the layer."""
-    if kind[la] == _BARREL:
-        r1 = rmin[la]
-        r2 = rmax[la]
-        u_lo = 1e30
-        u_hi = -1e30
-        for rr in (r1, r2):
-            for z0 in (z0_lo, z0_hi):
-                zz = z0 + (zm - z0) * rr / rm
-                u_lo = min(u_lo, zz)
-                u_hi = max(u_hi, zz)
-        u_lo = max(u_lo, zmin[la])
-        u_hi = min(u_hi, zmax[la])
-        return u_lo <= u_hi, u_lo, u_hi, r1, r2
-    zl = pos[la]
-    if zl * zm <= 0.0:
-        return False, 0.0, 0.0, 0.0, 0.0
-    u_lo = 1e30
-    u_hi = -1e30
-    for zz in (zmin[la], zmax[la]):
-        for z0 in (z0_lo, z0_hi):
-            den = zm - z0
-            if den == 0.0:
-                continue
-            f = (zz - z0) / den
-            rr = rm * max(f, 0.0)
-            u_lo = min(u_lo, rr)
-            u_hi = max(u_hi, rr)
-    u_lo = max(u_lo, rmin[la])
-    u_hi = min(u_hi, rmax[la])
-    return u_lo <= u_hi, u_lo, u_hi, u_lo, u_hi
-
-
-_CAPACITY = 512  # triplet candidates held per middle hit (the worst chi2 makes way beyond)
-
-
-@numba.njit(cache=True, error_model="numpy")  # degenerate geometry (dr = 0) gives inf and fails the windows instead of raising
-def _seed_kernel(cx, cy, cz, cr, cphi, corder, c_offsets, c_base, c_nphi,
-                 fz, fr, fphi, fx, fy, forder, f_offsets, f_base, f_nphi, f_uinv, f_nrows,
-                 kind, pos, rmin, rmax, zmin, zmax, umin,
-                 pair_first, pair_third_start, pair_thirds, middle_pair_start, params):  # fmt: skip
-    """Triplets. ``c*`` are the pixel hits in coarse-grid order (each layer sorted by phi),
-    ``f*`` in fine-grid order; ``corder``/``forder`` map grid positions to pixel-hit numbers.
-
-    Returns ((n, 3) int64 pixel-hit numbers (inner, middle, outer), grouped by middle hit in
-    fine-grid order, best first; counters: first-layer candidates, doublets, third-layer
-    candidates, triplets passing, confirmed seeds kept)."""
-    z0_max = params[0]
-    r_curv = params[1]
-    d0_max = params[2]
-    d0_first = params[3]
-    cot_max = params[4]
-    res = params[5]
-    th_xy = params[6]
-    th_rz = params[7]
-    nsig = params[8]
-    chi2_max = params[9]
-    pt_min = params[10]
-    pt_per_mm = params[11]
-    first_layer = int(params[12])
-    keep = int(params[13])
-    conf_k = params[14]
-    d0_sigma = params[15]
-    n_layers = kind.shape[0]
-    n_hits = cx.shape[0]
-    out = np.empty((n_hits * keep, 3), np.int64)
-    n_out = 0
-    stats = np.zeros(5, np.int64)
-    rng = np.empty(4, np.float64)
-    orng = np.empty(4, np.float64)
-    # per-middle candidate buffer
-    cand_in = np.empty(_CAPACITY, np.int64)
-    cand_out = np.empty(_CAPACITY, np.int64)
-    cand_lin = np.empty(_CAPACITY, np.int64)  # layer of the inner hit
-    cand_lout = np.empty(_CAPACITY, np.int64)  # layer of the outer hit
-    cand_chi2 = np.empty(_CAPACITY, np.float64)
-    cand_kappa = np.empty(_CAPACITY, np.float64)
-    cand_score = np.empty(_CAPACITY, np.float64)
-    two_r = 2.0 * r_curv
-    res2 = res * res
-    win_xy = th_xy / pt_min  # scattering at pT = pt_min, per mm of radial lever arm
-    win_rz = th_rz / pt_min
-    for b in range(n_layers):
-        p_lo = middle_pair_start[b]
-        p_hi = middle_pair_start[b + 1]
-        if p_lo == p_hi:
-            continue
-        # middle hits in fine-grid order (z or r rows, then phi): consecutive middle hits
-        # have overlapping windows, so the grid cells they read stay in cache
-        for m in range(f_offsets[f_base[b]], f_offsets[f_base[b + 1]]):
-            xm = fx[m]
-            ym = fy[m]
-            zm = fz[m]
-            rm = fr[m]
-            phim = fphi[m]
-            n_cand = 0
-            for p in range(p_lo, p_hi):
-                f = pair_first[p]
-                ok, u_lo, u_hi, rf_lo, rf_hi = _line_window(f, kind, pos, rmin, rmax, zmin, zmax, rm, zm, -z0_max, z0_max)
-                if not ok:
-                    continue
-                f_outward = rf_hi > rm
-                if f_outward:
-                    r_in = rm
-                    r_out = rf_hi
-                else:
-                    r_in = max(rf_lo, 1.0)
-                    r_out = rm
-                # widest phi difference: pt_min curvature + the d0 allowance + resolution
-                # (the first layer's d0 cut applies only if it holds the inner hit)
-                d0_cut = d0_first if (not f_outward and f == first_layer) else d0_max
-                dphi_win = (
-                    math.asin(min(r_out / two_r, 1.0)) - math.asin(min(r_in / two_r, 1.0))
-                    + d0_cut * (1.0 / r_in - 1.0 / r_out) + 4.0 * res / r_in
-                )
-                n_seg = _phi_ranges(phim - dphi_win, phim + dphi_win, rng)
-                f_barrel = kind[f] == _BARREL
-                row_end = c_offsets[c_base[f + 1]]
-                for s in range(n_seg):
-                    ph_lo = rng[2 * s]
-                    ph_hi = rng[2 * s + 1]
-                    j = _first_in_row(c_offsets, c_base[f], ph_lo, c_nphi)
-                    while j < row_end:
-                        phj = cphi[j]
-                        if phj > ph_hi:
-                            break
-                        h = j
-                        j += 1
-                        if phj < ph_lo:
-                            continue
-                        uj = cz[h] if f_barrel else cr[h]
-                        if uj < u_lo or uj > u_hi:
-                            continue
-                        stats[0] += 1
-                        # doublet (first-layer hit h, middle m), ordered by radius
-                        if f_outward:
-                            dr = cr[h] - rm
-                            cot = (cz[h] - zm) / dr
-                            z0 = zm - cot * rm
-                            dphi = _wrap(phj - phim)
-                        else:
-                            dr = rm - cr[h]
-                            cot = (zm - cz[h]) / dr
-                            z0 = zm - cot * rm
-                            dphi = _wrap(phim - phj)
-                        if dr < 1.0 or abs(cot) > cot_max or abs(z0) > z0_max:
-                            continue
-                        stats[1] += 1
-                        slope = dphi / dr  # dphi/dr of a circle through the beam line
-                        sin_t = 1.0 / math.sqrt(1.0 + cot * cot)
-                        for q in range(pair_third_start[p], pair_third_start[p + 1]):
-                            g = pair_thirds[q]
-                            # ---- window of the third hit along the doublet's line
-                            g_barrel = kind[g] == _BARREL
-                            if g_barrel:
-                                rg_lo = rmin[g]
-                                rg_hi = rmax[g]
-                                # cheap reachability test before the window (50 mm margin)
-                                zc = zm + cot * (pos[g] - rm)
-                                if zc < zmin[g] - 50.0 or zc > zmax[g] + 50.0:
-                                    continue
-                            else:
-                                # cheap reachability test: the line must head for the disk
-                                if cot * pos[g] <= 0.0 or pos[g] * zm <= 0.0:
-                                    continue
-                                rc = rm + (pos[g] - zm) / cot
-                                if rc < rmin[g] - 20.0 or rc > rmax[g] + 20.0:
-                                    continue
-                                rg1 = rm + (zmin[g] - zm) / cot
-                                rg2 = rm + (zmax[g] - zm) / cot
-                                rg_lo = max(min(rg1, rg2), rmin[g])
-                                rg_hi = min(max(rg1, rg2), rmax[g])
-                            if f_outward:  # the third hit is the inner one
-                                rg_hi = min(rg_hi, rm - 1.0)
-                            else:
-                                rg_lo = max(rg_lo, rm + 1.0)
-                            if rg_lo > rg_hi or rg_lo < 1.0:
-                                continue
-                            lever = max(abs(rg_hi - rm), abs(rg_lo - rm))
-                            t = lever / dr
-                            s_res2 = res2 * (2.0 + 2.0 * t + 2.0 * t * t)
-                            # r-phi: the phi(r) line is a circle through the beam line, so inward
-                            # a kink at the middle hit moves the third hit by only about
-                            # lever * r_third / r_first (the origin pins the circle); the window
-                            # uses half the lever at least, the chi2 below the full one
-                            lever_xy = lever * (max(rg_hi / cr[h], 0.5) if f_outward else 1.0)
-                            a_xy = win_xy * lever_xy
-                            w_xy = nsig * math.sqrt(s_res2 + a_xy * a_xy)
-                            a_rz = win_rz * lever
-                            w_rz = nsig * math.sqrt(s_res2 + a_rz * a_rz)
-                            if g_barrel:
-                                zg1 = zm + cot * (rg_lo - rm)
-                                zg2 = zm + cot * (rg_hi - rm)
-                                o_lo = max(min(zg1, zg2) - w_rz / sin_t, zmin[g])
-                                o_hi = min(max(zg1, zg2) + w_rz / sin_t, zmax[g])
-                            else:
-                                wr = w_rz / (abs(cot) * sin_t)
-                                o_lo = max(rg_lo - wr, rmin[g])
-                                o_hi = min(rg_hi + wr, rmax[g])
-                            if o_lo > o_hi:
-                                continue
-                            ph1 = phim + slope * (rg_lo - rm)
-                            ph2 = phim + slope * (rg_hi - rm)
-                            wphi = w_xy / rg_lo
-                            n_oseg = _phi_ranges(min(ph1, ph2) - wphi, max(ph1, ph2) + wphi, orng)
-                            orow_lo, orow_hi = _rows(g, o_lo, o_hi, umin, f_uinv, f_nrows)
-                            for orow in range(orow_lo, orow_hi + 1):
-                                obase = f_base[g] + orow * f_nphi
-                                orow_end = f_offsets[obase + f_nphi]
-                                for os_ in range(n_oseg):
-                                    oph_lo = orng[2 * os_]
-                                    oph_hi = orng[2 * os_ + 1]
-                                    k = _first_in_row(f_offsets, obase, oph_lo, f_nphi)
-                                    while k < orow_end:
-                                        phk = fphi[k]
-                                        if phk > oph_hi:
-                                            break
-                                        o = k
-                                        k += 1
-                                        if phk < oph_lo:
-                                            continue
-                                        stats[2] += 1
-                                        rg = fr[o]
-                                        drg = rg - rm
-                                        # residuals of the third hit against the doublet
-                                        res_rz = (fz[o] - (zm + cot * drg)) * sin_t
-                                        t_o = abs(drg) / dr
-                                        s_res2 = res2 * (2.0 + 2.0 * t_o + 2.0 * t_o * t_o)
-                                        ms = win_rz * abs(drg)
-                                        if res_rz * res_rz > nsig * nsig * (s_res2 + ms * ms):
-                                            continue
-                                        res_xy = _wrap(phk - (phim + slope * drg)) * rg
-                                        ms = win_xy * (max(rg / cr[h], 0.5) * abs(drg) if f_outward else abs(drg))
-                                        if res_xy * res_xy > nsig * nsig * (s_res2 + ms * ms):
-                                            continue
-                                        if f_outward:
-                                            xa = fx[o]
-                                            ya = fy[o]
-                                            xo = cx[h]
-                                            yo = cy[h]
-                                            la_in = g
-                                            la_out = f
-                                        else:
-                                            xa = cx[h]
-                                            ya = cy[h]
-                                            xo = fx[o]
-                                            yo = fy[o]
-                                            la_in = f
-                                            la_out = g
-                                        # exact circle through the three hits
-                                        bx = xm - xa
-                                        by = ym - ya
-                                        ex = xo - xa
-                                        ey = yo - ya
-                                        det = 2.0 * (bx * ey - by * ex)
-                                        if det == 0.0:
-                                            continue
-                                        b2 = bx * bx + by * by
-                                        e2 = ex * ex + ey * ey
-                                        ux = (ey * b2 - by * e2) / det
-                                        uy = (bx * e2 - ex * b2) / det
-                                        radius = math.sqrt(ux * ux + uy * uy)
-                                        pt = pt_per_mm * radius
-                                        if pt < pt_min:
-                                            continue
-                                        d0 = abs(math.sqrt((xa + ux) * (xa + ux) + (ya + uy) * (ya + uy)) - radius)
-                                        if d0 > (d0_first if la_in == first_layer else d0_max):
-                                            continue
-                                        # chi2 with the scattering width at the seed's own pT
-                                        ms_xy = th_xy / pt * abs(drg)
-                                        ms_rz = th_rz / pt * abs(drg)
-                                        chi2 = res_xy * res_xy / (s_res2 + ms_xy * ms_xy) + res_rz * res_rz / (s_res2 + ms_rz * ms_rz)
-                                        if chi2 > chi2_max:
-                                            continue
-                                        # rank with the d0 too: primaries' d0 is ~0.1 mm, fakes' spread
-                                        chi2 += (d0 / d0_sigma) * (d0 / d0_sigma)
-                                        stats[3] += 1
-                                        if n_cand == _CAPACITY:  # full: replace the worst if worse
-                                            worst = 0
-                                            for c in range(1, n_cand):
-                                                if cand_chi2[c] > cand_chi2[worst]:
-                                                    worst = c
-                                            if cand_chi2[worst] <= chi2:
-                                                continue
-                                            c = worst
-                                        else:
-                                            c = n_cand
-                                            n_cand += 1
-                                        cand_in[c] = corder[h] if not f_outward else forder[o]
-                                        cand_out[c] = forder[o] if not f_outward else corder[h]
-                                        cand_lin[c] = la_in
-                                        cand_lout[c] = la_out
-                                        cand_chi2[c] = chi2
-                                        # signed curvature: sign of the turn from inner to outer
-                                        cand_kappa[c] = (1.0 / radius) if det > 0.0 else (-1.0 / radius)
-            if n_cand == 0:
-                continue
-            # ---- confirmation: another triplet of this middle hit sharing the inner or the
-            # outer hit, its third hit on another layer, with the same curvature
-            for c in range(n_cand):
-                n_conf = 0
-                kc = cand_kappa[c]
-                for e in range(n_cand):
-                    if e == c:
-                        continue
-                    same_in = cand_in[e] == cand_in[c] and cand_lout[e] != cand_lout[c]
-                    same_out = cand_out[e] == cand_out[c] and cand_lin[e] != cand_lin[c]
-                    if not (same_in or same_out):
-                        continue
-                    ke = cand_kappa[e]
-                    if abs(kc - ke) <= conf_k * (1.0 + 1000.0 * max(abs(kc), abs(ke))):
-                        n_conf += 1
-                cand_score[c] = cand_chi2[c] - 1000.0 * min(n_conf, 2)
-            # ---- keep `keep` seeds: even slots the best score (confirmed first), odd slots the
-            # best chi2 left (so a track with only 3 pixel hits is not crowded out by
-            # confirmed fakes); ties: first found
-            for kk in range(min(keep, n_cand)):
-                best = kk
-                for c in range(kk + 1, n_cand):
-                    if kk % 2 == 0:
-                        if cand_score[c] < cand_score[best]:
-                            best = c
-                    elif cand_chi2[c] < cand_chi2[best]:
-                        best = c
-                if best != kk:
-                    cand_in[kk], cand_in[best] = cand_in[best], cand_in[kk]
-                    cand_out[kk], cand_out[best] = cand_out[best], cand_out[kk]
-                    cand_score[kk], cand_score[best] = cand_score[best], cand_score[kk]
-                    cand_chi2[kk], cand_chi2[best] = cand_chi2[best], cand_chi2[kk]
-                out[n_out, 0] = cand_in[kk]
-                out[n_out, 1] = forder[m]
-                out[n_out, 2] = cand_out[kk]
-                if cand_score[kk] < -500.0:
-                    stats[4] += 1
-                n_out += 1
-    return out[:n_out], stats
-
-
 # --------------------------------------------------------------------------- public API
+#: the kernel find_seeds calls (benchmarks/ablation_seeding.py wraps this name to count)
+_seed_kernel = sk.seed_kernel
+
+
 def find_seeds(
     x: np.ndarray,
     y: np.ndarray,
@@ -773,11 +340,13 @@ def find_seeds(
     n = x.shape[0]
     for name, arr in (("y", y), ("z", z), ("volume_id", volume_id), ("layer_id", layer_id)):
         if np.shape(arr) != (n,):
-            raise ValueError(f"find_seeds: {name} has shape {np.shape(arr)}, expected ({n},) like x")
+            msg = f"find_seeds: {name} has shape {np.shape(arr)}, expected ({n},) like x"
+            raise ValueError(msg)
     plan = _plan(geometry, config)
     gl = geometry.layer_index(volume_id, layer_id) if layer is None else np.asarray(layer)
     if gl.shape != (n,):
-        raise ValueError(f"find_seeds: layer has shape {gl.shape}, expected ({n},) like x")
+        msg = f"find_seeds: layer has shape {gl.shape}, expected ({n},) like x"
+        raise ValueError(msg)
     pl = plan["to_pixel"][np.where(gl >= 0, gl, 0)]
     pl = np.where(gl >= 0, pl, -1)
     sel = np.flatnonzero(pl >= 0)
@@ -792,20 +361,16 @@ def find_seeds(
     pr = np.sqrt(px * px + py * py)
     pphi = np.arctan2(py, px)
     u = np.where(plan["kind"][layer] == _BARREL, pz, pr)
-    sorted_hits = []
+    grids = []
     for name in ("coarse", "fine"):
         uinv, n_rows, base, n_phi = plan["grids"][name]
-        order, offsets = _build_grid(layer, pphi, u, pr, plan["umin"], uinv, n_rows, base, n_phi)
-        sorted_hits.append((order, offsets, base, n_phi, uinv, n_rows))
-    (corder, c_off, c_base, c_nphi, _, _), (forder, f_off, f_base, f_nphi, f_uinv, f_nrows) = sorted_hits
-    f4 = np.float32
-    trip, _ = _seed_kernel(
-        px[corder].astype(f4), py[corder].astype(f4), pz[corder].astype(f4), pr[corder].astype(f4),
-        pphi[corder].astype(f4), corder, c_off, c_base, c_nphi,
-        pz[forder].astype(f4), pr[forder].astype(f4), pphi[forder].astype(f4), px[forder].astype(f4),
-        py[forder].astype(f4), forder, f_off, f_base, f_nphi,
-        f_uinv, f_nrows, plan["kind"], plan["pos"], plan["rmin"], plan["rmax"], plan["zmin"],
-        plan["zmax"], plan["umin"], plan["pair_first"], plan["pair_third_start"], plan["pair_thirds"],
-        plan["middle_pair_start"], plan["params"],
-    )  # fmt: skip
+        order, offsets = sk.build_grid(layer, pphi, u, pr, plan["umin"], uinv, n_rows, base, n_phi)
+        # coordinates in grid order, float32 (see above)
+        coords = tuple(c[order].astype(np.float32) for c in (px, py, pz, pr, pphi))
+        grids.append((*coords, order, offsets, base, n_phi, uinv, n_rows))
+    coarse = grids[0][:9]
+    fine = grids[1]
+    layers = tuple(plan[k] for k in ("kind", "pos", "rmin", "rmax", "zmin", "zmax", "umin"))
+    pairs = tuple(plan[k] for k in ("pair_first", "pair_third_start", "pair_thirds", "middle_pair_start"))
+    trip, _ = _seed_kernel(coarse, fine, layers, pairs, plan["cuts"])
     return sel[trip].astype(np.int32).reshape(-1, 3)

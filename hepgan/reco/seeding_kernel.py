@@ -1,0 +1,575 @@
+"""The seeding kernel (numba): grids of the pixel hits and the triplet search over them.
+
+The algorithm and its cuts are described in :mod:`hepgan.reco.seeding`, which builds the
+inputs (the plan of layer triplets, the grids) and calls :func:`seed_kernel`. The search is
+split along the algorithm's steps, one small function each:
+
+* :func:`_triplets_of_middle`: every layer pair (middle, doublet partner) of one middle hit;
+* :func:`_doublets_in_range`: the doublets of one phi range of the partner layer;
+* :func:`_third_hits`: for one doublet and one third layer, the window (:func:`_third_window`)
+  and the hits in it, each scored by :func:`_triplet_chi2`;
+* :func:`_add_candidate`, :func:`_confirm`, :func:`_keep_best`: the per-middle-hit choice.
+
+Inputs are grouped in tuples, always unpacked the same way:
+
+* ``coarse`` = (x, y, z, r, phi, order, offsets, base, n_phi): the pixel hits in coarse-grid
+  order (each layer one row sorted by phi), float32 mm / rad;
+* ``fine`` = (x, y, z, r, phi, order, offsets, base, n_phi, uinv, n_rows): in fine-grid order;
+* ``layers`` = (kind, pos, rmin, rmax, zmin, zmax, umin) per pixel layer (mm);
+* ``plan`` = (pair_first, pair_third_start, pair_thirds, middle_pair_start);
+* ``cuts``: a tuple of floats indexed by the ``C_*`` constants below.
+
+Types matter for bit-identical results: hit coordinates are float32, and the doublet's
+``dr`` and ``cot`` stay float32 as they always were; helpers return every value from one
+``return`` so that numba does not widen them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hepgan.reco.helix import circle_through
+from hepgan.reco.jit import kernel
+
+BARREL = 0
+DISK = 1
+
+# indices into the `cuts` tuple (built by hepgan.reco.seeding._plan)
+C_Z0_MAX = 0
+C_TWO_R = 1  # twice the helix radius at pt_min (mm)
+C_D0_MAX = 2
+C_D0_FIRST = 3
+C_COT_MAX = 4
+C_RES = 5
+C_RES2 = 6
+C_TH_XY = 7
+C_TH_RZ = 8
+C_WIN_XY = 9  # scattering at pT = pt_min, per mm of radial lever arm, r-phi
+C_WIN_RZ = 10  # and across the track in r-z
+C_NSIG = 11
+C_CHI2_MAX = 12
+C_PT_MIN = 13
+C_PT_PER_MM = 14
+C_FIRST_LAYER = 15  # innermost barrel layer (dense index), -1 if none
+C_KEEP = 16
+C_CONF_K = 17
+C_D0_SIGMA = 18
+N_CUTS = 19
+
+CAPACITY = 512  # triplet candidates held per middle hit (the worst chi2 makes way beyond)
+
+_PI = math.pi
+_TWO_PI = 2.0 * math.pi
+
+
+@kernel(inline="always")
+def _wrap(d):
+    if d >= _PI:
+        return d - _TWO_PI
+    if d < -_PI:
+        return d + _TWO_PI
+    return d
+
+
+@kernel()
+def build_grid(layer, phi, u, r, umin, uinv, n_rows, base, n_phi):
+    """Counting sort of the pixel hits into cells (layer, row, phi column), then insertion sort
+    by (phi, u, r) inside each cell, so each row is sorted by phi. Returns (order,
+    cell_offsets): hit ``order[j]`` is the j-th in grid order and cell c holds
+    ``order[cell_offsets[c]:cell_offsets[c + 1]]``."""
+    n = layer.shape[0]
+    n_cells = base[base.shape[0] - 1]
+    cell = np.empty(n, np.int64)
+    counts = np.zeros(n_cells + 1, np.int64)
+    inv_phi = n_phi / _TWO_PI
+    for i in range(n):
+        la = layer[i]
+        row = int((u[i] - umin[la]) * uinv[la])
+        row = min(max(row, 0), n_rows[la] - 1)
+        col = int((phi[i] + _PI) * inv_phi)
+        col = min(max(col, 0), n_phi - 1)
+        c = base[la] + row * n_phi + col
+        cell[i] = c
+        counts[c + 1] += 1
+    for c in range(n_cells):
+        counts[c + 1] += counts[c]
+    offsets = counts.copy()
+    fill = counts[:n_cells].copy()
+    order = np.empty(n, np.int64)
+    for i in range(n):
+        c = cell[i]
+        order[fill[c]] = i
+        fill[c] += 1
+    _sort_cells(order, offsets, phi, u, r)
+    return order, offsets
+
+
+@kernel(allocates=False)
+def _sort_cells(order, offsets, phi, u, r):
+    """Insertion sort by (phi, u, r) of each cell ``order[offsets[c]:offsets[c + 1]]``: a cell
+    holds a few hits."""
+    for c in range(offsets.shape[0] - 1):
+        _sort_cell(order, offsets[c], offsets[c + 1], phi, u, r)
+
+
+@kernel(allocates=False, inline="always")
+def _sort_cell(order, lo, hi, phi, u, r):
+    for j in range(lo + 1, hi):
+        h = order[j]
+        k = j - 1
+        while k >= lo:
+            g = order[k]
+            if phi[g] < phi[h] or (phi[g] == phi[h] and (u[g] < u[h] or (u[g] == u[h] and r[g] <= r[h]))):
+                break
+            order[k + 1] = g
+            k -= 1
+        order[k + 1] = h
+
+
+@kernel(inline="always")
+def _phi_ranges(phi_lo, phi_hi, rng):
+    """[phi_lo, phi_hi] (may cross -pi/pi) as up to 2 ranges within [-pi, pi] in ``rng``;
+    returns the number of ranges."""
+    if phi_hi - phi_lo >= _TWO_PI:
+        rng[0] = -_PI
+        rng[1] = _PI
+        return 1
+    if phi_lo < -_PI:
+        rng[0] = phi_lo + _TWO_PI
+        rng[1] = _PI
+        rng[2] = -_PI
+        rng[3] = phi_hi
+        return 2
+    if phi_hi >= _PI:
+        rng[0] = phi_lo
+        rng[1] = _PI
+        rng[2] = -_PI
+        rng[3] = phi_hi - _TWO_PI
+        return 2
+    rng[0] = phi_lo
+    rng[1] = phi_hi
+    return 1
+
+
+@kernel(inline="always")
+def _rows(la, u_lo, u_hi, umin, uinv, n_rows):
+    lo = int(math.floor((u_lo - umin[la]) * uinv[la]))
+    hi = int(math.floor((u_hi - umin[la]) * uinv[la]))
+    return max(lo, 0), min(hi, n_rows[la] - 1)
+
+
+@kernel(inline="always")
+def _first_in_row(offsets, row_base, phi, n_phi):
+    """Grid position of the first cell of the row whose column holds `phi`."""
+    col = int((phi + _PI) * (n_phi / _TWO_PI))
+    col = min(max(col, 0), n_phi - 1)
+    return offsets[row_base + col]
+
+
+@kernel(allocates=False)
+def _line_window(la, kind, pos, rmin, rmax, zmin, zmax, rm, zm, z0_lo, z0_hi):
+    """u range (z for a barrel, r for a disk) on layer `la` of the lines from (0, z0) with z0 in
+    [z0_lo, z0_hi] through (rm, zm), and the smallest and largest radius there. ok=False if
+    no such line reaches the layer."""
+    if kind[la] == BARREL:
+        r1 = rmin[la]
+        r2 = rmax[la]
+        u_lo = 1e30
+        u_hi = -1e30
+        for rr in (r1, r2):
+            for z0 in (z0_lo, z0_hi):
+                zz = z0 + (zm - z0) * rr / rm
+                u_lo = min(u_lo, zz)
+                u_hi = max(u_hi, zz)
+        u_lo = max(u_lo, zmin[la])
+        u_hi = min(u_hi, zmax[la])
+        return u_lo <= u_hi, u_lo, u_hi, r1, r2
+    zl = pos[la]
+    if zl * zm <= 0.0:
+        return False, 0.0, 0.0, 0.0, 0.0
+    u_lo = 1e30
+    u_hi = -1e30
+    for zz in (zmin[la], zmax[la]):
+        for z0 in (z0_lo, z0_hi):
+            den = zm - z0
+            if den == 0.0:
+                continue
+            f = (zz - z0) / den
+            rr = rm * max(f, 0.0)
+            u_lo = min(u_lo, rr)
+            u_hi = max(u_hi, rr)
+    u_lo = max(u_lo, rmin[la])
+    u_hi = min(u_hi, rmax[la])
+    return u_lo <= u_hi, u_lo, u_hi, u_lo, u_hi
+
+
+# error_model="numpy" throughout: degenerate geometry (dr = 0) gives inf and fails the
+# windows instead of raising
+
+
+@kernel(error_model="numpy")
+def seed_kernel(coarse, fine, layers, plan, cuts):
+    """Triplets of one event (the tuples are described in the module docstring).
+
+    Returns ((n, 3) int64 pixel-hit numbers (inner, middle, outer), grouped by middle hit in
+    fine-grid order, best first; counters: first-layer candidates, doublets, third-layer
+    candidates, triplets passing, confirmed seeds kept)."""
+    n_hits = coarse[0].shape[0]
+    out = np.empty((n_hits * int(cuts[C_KEEP]), 3), np.int64)
+    stats = np.zeros(5, np.int64)
+    rng = np.empty(4, np.float64)
+    orng = np.empty(4, np.float64)
+    # per middle hit: inner hit, outer hit, inner layer, outer layer; chi2, curvature, score
+    cand = (
+        np.empty(CAPACITY, np.int64), np.empty(CAPACITY, np.int64), np.empty(CAPACITY, np.int64),
+        np.empty(CAPACITY, np.int64), np.empty(CAPACITY, np.float64), np.empty(CAPACITY, np.float64),
+        np.empty(CAPACITY, np.float64),
+    )  # fmt: skip
+    n_out = _search(coarse, fine, layers, plan, cuts, rng, orng, cand, out, stats)
+    return out[:n_out], stats
+
+
+@kernel(error_model="numpy", allocates=False)
+def _search(coarse, fine, layers, plan, cuts, rng, orng, cand, out, stats):
+    """The loop over middle hits, with the buffers of :func:`seed_kernel`; returns the number
+    of seeds written to `out`. Apart from seed_kernel so that it runs without reference
+    counting (see ``hepgan.reco.jit.kernel``)."""
+    forder, f_offsets, f_base = fine[5], fine[6], fine[7]
+    middle_pair_start = plan[3]
+    keep = int(cuts[C_KEEP])
+    n_out = 0
+    for b in range(layers[0].shape[0]):
+        p_lo = middle_pair_start[b]
+        p_hi = middle_pair_start[b + 1]
+        if p_lo == p_hi:
+            continue
+        # middle hits in fine-grid order (z or r rows, then phi): consecutive middle hits
+        # have overlapping windows, so the grid cells they read stay in cache
+        for m in range(f_offsets[f_base[b]], f_offsets[f_base[b + 1]]):
+            n_cand = _triplets_of_middle(m, p_lo, p_hi, coarse, fine, layers, plan, cuts, rng, orng, cand, stats)
+            if n_cand == 0:
+                continue
+            _confirm(cand, n_cand, cuts[C_CONF_K])
+            n_out = _keep_best(cand, n_cand, keep, forder[m], out, n_out, stats)
+    return n_out
+
+
+@kernel(error_model="numpy", allocates=False, inline="always")
+def _triplets_of_middle(m, p_lo, p_hi, coarse, fine, layers, plan, cuts, rng, orng, cand, stats):
+    """Candidates of middle hit `m` (fine-grid position) over its layer pairs p_lo..p_hi;
+    returns how many are in `cand`."""
+    kind, pos, rmin, rmax, zmin, zmax, _ = layers
+    c_offsets, c_base, c_nphi = coarse[6], coarse[7], coarse[8]
+    rm = fine[3][m]
+    zm = fine[2][m]
+    phim = fine[4][m]
+    pair_first = plan[0]
+    z0_max = cuts[C_Z0_MAX]
+    two_r = cuts[C_TWO_R]
+    res = cuts[C_RES]
+    n_cand = 0
+    for p in range(p_lo, p_hi):
+        f = pair_first[p]
+        ok, u_lo, u_hi, rf_lo, rf_hi = _line_window(f, kind, pos, rmin, rmax, zmin, zmax, rm, zm, -z0_max, z0_max)
+        if not ok:
+            continue
+        f_outward = rf_hi > rm
+        if f_outward:
+            r_in = rm
+            r_out = rf_hi
+        else:
+            r_in = max(rf_lo, 1.0)
+            r_out = rm
+        # widest phi difference: pt_min curvature + the d0 allowance + resolution
+        # (the first layer's d0 cut applies only if it holds the inner hit)
+        d0_cut = cuts[C_D0_FIRST] if (not f_outward and f == int(cuts[C_FIRST_LAYER])) else cuts[C_D0_MAX]
+        dphi_win = (
+            math.asin(min(r_out / two_r, 1.0)) - math.asin(min(r_in / two_r, 1.0))
+            + d0_cut * (1.0 / r_in - 1.0 / r_out) + 4.0 * res / r_in
+        )  # fmt: skip
+        n_seg = _phi_ranges(phim - dphi_win, phim + dphi_win, rng)
+        row_end = c_offsets[c_base[f + 1]]
+        for s in range(n_seg):
+            j = _first_in_row(c_offsets, c_base[f], rng[2 * s], c_nphi)
+            n_cand = _doublets_in_range(
+                m, p, f, f_outward, j, row_end, rng[2 * s], rng[2 * s + 1], u_lo, u_hi,
+                coarse, fine, layers, plan, cuts, orng, cand, n_cand, stats,
+            )  # fmt: skip
+    return n_cand
+
+
+@kernel(error_model="numpy", allocates=False, inline="always")
+def _doublets_in_range(m, p, f, f_outward, j, row_end, ph_lo, ph_hi, u_lo, u_hi,
+                       coarse, fine, layers, plan, cuts, orng, cand, n_cand, stats):  # fmt: skip
+    """Doublets of middle hit `m` with the partner-layer hits from coarse position `j` on,
+    within [ph_lo, ph_hi] in phi and [u_lo, u_hi] along the layer; each searched for its
+    third hits. Returns the new number of candidates."""
+    cz, cr, cphi = coarse[2], coarse[3], coarse[4]
+    rm = fine[3][m]
+    zm = fine[2][m]
+    phim = fine[4][m]
+    kind = layers[0]
+    pair_third_start, pair_thirds = plan[1], plan[2]
+    f_barrel = kind[f] == BARREL
+    while j < row_end:
+        phj = cphi[j]
+        if phj > ph_hi:
+            break
+        h = j
+        j += 1
+        if phj < ph_lo:
+            continue
+        uj = cz[h] if f_barrel else cr[h]
+        if uj < u_lo or uj > u_hi:
+            continue
+        stats[0] += 1
+        # doublet (first-layer hit h, middle m), ordered by radius
+        if f_outward:
+            dr = cr[h] - rm
+            cot = (cz[h] - zm) / dr
+            z0 = zm - cot * rm
+            dphi = _wrap(phj - phim)
+        else:
+            dr = rm - cr[h]
+            cot = (zm - cz[h]) / dr
+            z0 = zm - cot * rm
+            dphi = _wrap(phim - phj)
+        if dr < 1.0 or abs(cot) > cuts[C_COT_MAX] or abs(z0) > cuts[C_Z0_MAX]:
+            continue
+        stats[1] += 1
+        slope = dphi / dr  # dphi/dr of a circle through the beam line
+        sin_t = 1.0 / math.sqrt(1.0 + cot * cot)
+        for q in range(pair_third_start[p], pair_third_start[p + 1]):
+            n_cand = _third_hits(
+                m, h, f, pair_thirds[q], f_outward, dr, cot, slope, sin_t,
+                coarse, fine, layers, cuts, orng, cand, n_cand, stats,
+            )  # fmt: skip
+    return n_cand
+
+
+@kernel(error_model="numpy", allocates=False, inline="always")
+def _third_window(g, f_outward, rm, zm, phim, r_first, dr, cot, slope, sin_t, layers, cuts):
+    """Window of the third hit on layer `g` along the doublet's line: (ok, o_lo, o_hi, phi_lo,
+    phi_hi), o = z (barrel) or r (disk). `r_first` is the radius of the doublet's first-layer
+    hit."""
+    kind, pos, rmin, rmax, zmin, zmax, _ = layers
+    g_barrel = kind[g] == BARREL
+    if g_barrel:
+        rg_lo = rmin[g]
+        rg_hi = rmax[g]
+        # cheap reachability test before the window (50 mm margin)
+        zc = zm + cot * (pos[g] - rm)
+        if zc < zmin[g] - 50.0 or zc > zmax[g] + 50.0:
+            return False, 0.0, 0.0, 0.0, 0.0
+    else:
+        # cheap reachability test: the line must head for the disk
+        if cot * pos[g] <= 0.0 or pos[g] * zm <= 0.0:
+            return False, 0.0, 0.0, 0.0, 0.0
+        rc = rm + (pos[g] - zm) / cot
+        if rc < rmin[g] - 20.0 or rc > rmax[g] + 20.0:
+            return False, 0.0, 0.0, 0.0, 0.0
+        rg1 = rm + (zmin[g] - zm) / cot
+        rg2 = rm + (zmax[g] - zm) / cot
+        rg_lo = max(min(rg1, rg2), rmin[g])
+        rg_hi = min(max(rg1, rg2), rmax[g])
+    if f_outward:  # the third hit is the inner one
+        rg_hi = min(rg_hi, rm - 1.0)
+    else:
+        rg_lo = max(rg_lo, rm + 1.0)
+    if rg_lo > rg_hi or rg_lo < 1.0:
+        return False, 0.0, 0.0, 0.0, 0.0
+    nsig = cuts[C_NSIG]
+    lever = max(abs(rg_hi - rm), abs(rg_lo - rm))
+    t = lever / dr
+    s_res2 = cuts[C_RES2] * (2.0 + 2.0 * t + 2.0 * t * t)
+    # r-phi: the phi(r) line is a circle through the beam line, so inward a kink at the middle
+    # hit moves the third hit by only about lever * r_third / r_first (the origin pins the
+    # circle); the window uses half the lever at least, the chi2 the full one
+    lever_xy = lever * (max(rg_hi / r_first, 0.5) if f_outward else 1.0)
+    a_xy = cuts[C_WIN_XY] * lever_xy
+    w_xy = nsig * math.sqrt(s_res2 + a_xy * a_xy)
+    a_rz = cuts[C_WIN_RZ] * lever
+    w_rz = nsig * math.sqrt(s_res2 + a_rz * a_rz)
+    if g_barrel:
+        zg1 = zm + cot * (rg_lo - rm)
+        zg2 = zm + cot * (rg_hi - rm)
+        o_lo = max(min(zg1, zg2) - w_rz / sin_t, zmin[g])
+        o_hi = min(max(zg1, zg2) + w_rz / sin_t, zmax[g])
+    else:
+        wr = w_rz / (abs(cot) * sin_t)
+        o_lo = max(rg_lo - wr, rmin[g])
+        o_hi = min(rg_hi + wr, rmax[g])
+    if o_lo > o_hi:
+        return False, 0.0, 0.0, 0.0, 0.0
+    ph1 = phim + slope * (rg_lo - rm)
+    ph2 = phim + slope * (rg_hi - rm)
+    wphi = w_xy / rg_lo
+    return True, o_lo, o_hi, min(ph1, ph2) - wphi, max(ph1, ph2) + wphi
+
+
+@kernel(error_model="numpy", allocates=False, inline="always")
+def _third_hits(m, h, f, g, f_outward, dr, cot, slope, sin_t, coarse, fine, layers, cuts, orng, cand, n_cand, stats):
+    """Third hits on layer `g` of the doublet (coarse hit `h` on layer `f`, fine middle hit
+    `m`), each a candidate when it passes :func:`_triplet_chi2`. Returns the new number of
+    candidates."""
+    fz, fr, fphi, f_offsets, f_base, f_nphi, f_uinv, f_nrows = fine[2], fine[3], fine[4], fine[6], fine[7], fine[8], fine[9], fine[10]
+    xm, ym, zm, rm, phim = fine[0][m], fine[1][m], fz[m], fr[m], fphi[m]
+    cx, cy, cr, corder = coarse[0], coarse[1], coarse[3], coarse[5]
+    fx, fy, forder = fine[0], fine[1], fine[5]
+    ok, o_lo, o_hi, wph_lo, wph_hi = _third_window(g, f_outward, rm, zm, phim, cr[h], dr, cot, slope, sin_t, layers, cuts)
+    if not ok:
+        return n_cand
+    n_oseg = _phi_ranges(wph_lo, wph_hi, orng)
+    orow_lo, orow_hi = _rows(g, o_lo, o_hi, layers[6], f_uinv, f_nrows)
+    for orow in range(orow_lo, orow_hi + 1):
+        obase = f_base[g] + orow * f_nphi
+        orow_end = f_offsets[obase + f_nphi]
+        for os_ in range(n_oseg):
+            oph_lo = orng[2 * os_]
+            oph_hi = orng[2 * os_ + 1]
+            k = _first_in_row(f_offsets, obase, oph_lo, f_nphi)
+            while k < orow_end:
+                phk = fphi[k]
+                if phk > oph_hi:
+                    break
+                o = k
+                k += 1
+                if phk < oph_lo:
+                    continue
+                stats[2] += 1
+                # the triplet inner -> middle -> outer
+                if f_outward:
+                    xa, ya, xo, yo, la_in, la_out = fx[o], fy[o], cx[h], cy[h], g, f
+                else:
+                    xa, ya, xo, yo, la_in, la_out = cx[h], cy[h], fx[o], fy[o], f, g
+                ok, chi2, kappa = _triplet_chi2(
+                    phk, fr[o], fz[o], xa, ya, xm, ym, xo, yo, la_in, rm, zm, phim, cr[h], f_outward,
+                    dr, cot, slope, sin_t, cuts,
+                )  # fmt: skip
+                if not ok:
+                    continue
+                stats[3] += 1
+                hit_in = corder[h] if not f_outward else forder[o]
+                hit_out = forder[o] if not f_outward else corder[h]
+                n_cand = _add_candidate(cand, n_cand, hit_in, hit_out, la_in, la_out, chi2, kappa)
+    return n_cand
+
+
+@kernel(error_model="numpy", allocates=False, inline="always")
+def _triplet_chi2(phk, rg, zg, xa, ya, xm, ym, xo, yo, la_in, rm, zm, phim, r_first, f_outward,
+                  dr, cot, slope, sin_t, cuts):  # fmt: skip
+    """Cuts of a triplet whose third hit is at (rg, phk, zg): residuals against the doublet,
+    then the exact circle through (xa, ya) -> (xm, ym) -> (xo, yo) for pT and d0. Returns
+    (ok, chi2 for ranking (with the d0 term), signed curvature (1/mm))."""
+    nsig = cuts[C_NSIG]
+    res2 = cuts[C_RES2]
+    win_rz = cuts[C_WIN_RZ]
+    drg = rg - rm
+    # residuals of the third hit against the doublet
+    res_rz = (zg - (zm + cot * drg)) * sin_t
+    t_o = abs(drg) / dr
+    s_res2 = res2 * (2.0 + 2.0 * t_o + 2.0 * t_o * t_o)
+    ms = win_rz * abs(drg)
+    if res_rz * res_rz > nsig * nsig * (s_res2 + ms * ms):
+        return False, 0.0, 0.0
+    res_xy = _wrap(phk - (phim + slope * drg)) * rg
+    ms = cuts[C_WIN_XY] * (max(rg / r_first, 0.5) * abs(drg) if f_outward else abs(drg))
+    if res_xy * res_xy > nsig * nsig * (s_res2 + ms * ms):
+        return False, 0.0, 0.0
+    xc, yc, radius, sense, ok = circle_through(xa, ya, xm, ym, xo, yo)
+    if not ok:
+        return False, 0.0, 0.0
+    pt = cuts[C_PT_PER_MM] * radius
+    if pt < cuts[C_PT_MIN]:
+        return False, 0.0, 0.0
+    d0 = abs(math.sqrt(xc * xc + yc * yc) - radius)
+    if d0 > (cuts[C_D0_FIRST] if la_in == int(cuts[C_FIRST_LAYER]) else cuts[C_D0_MAX]):
+        return False, 0.0, 0.0
+    # chi2 with the scattering width at the seed's own pT
+    ms_xy = cuts[C_TH_XY] / pt * abs(drg)
+    ms_rz = cuts[C_TH_RZ] / pt * abs(drg)
+    chi2 = res_xy * res_xy / (s_res2 + ms_xy * ms_xy) + res_rz * res_rz / (s_res2 + ms_rz * ms_rz)
+    if chi2 > cuts[C_CHI2_MAX]:
+        return False, 0.0, 0.0
+    # rank with the d0 too: primaries' d0 is ~0.1 mm, fakes' spread
+    d0_sigma = cuts[C_D0_SIGMA]
+    chi2 += (d0 / d0_sigma) * (d0 / d0_sigma)
+    # signed curvature: the sense of the turn from inner to outer
+    return True, chi2, sense / radius
+
+
+@kernel(allocates=False, inline="always")
+def _add_candidate(cand, n_cand, hit_in, hit_out, la_in, la_out, chi2, kappa):
+    """Store a triplet in the candidate buffer; when it is full, in place of the worst chi2 if
+    that is worse. Returns the new number of candidates."""
+    cand_in, cand_out, cand_lin, cand_lout, cand_chi2, cand_kappa, _ = cand
+    if n_cand == CAPACITY:
+        worst = 0
+        for c in range(1, n_cand):
+            if cand_chi2[c] > cand_chi2[worst]:
+                worst = c
+        if cand_chi2[worst] <= chi2:
+            return n_cand
+        c = worst
+    else:
+        c = n_cand
+        n_cand += 1
+    cand_in[c] = hit_in
+    cand_out[c] = hit_out
+    cand_lin[c] = la_in
+    cand_lout[c] = la_out
+    cand_chi2[c] = chi2
+    cand_kappa[c] = kappa
+    return n_cand
+
+
+@kernel(allocates=False, inline="always")
+def _confirm(cand, n_cand, conf_k):
+    """Scores: chi2 - 1000 per confirming candidate (at most 2). A candidate confirms another
+    when it shares the inner or the outer hit, has its third hit on another layer and the
+    same curvature (a 4-hit segment)."""
+    cand_in, cand_out, cand_lin, cand_lout, cand_chi2, cand_kappa, cand_score = cand
+    for c in range(n_cand):
+        n_conf = 0
+        kc = cand_kappa[c]
+        for e in range(n_cand):
+            if e == c:
+                continue
+            same_in = cand_in[e] == cand_in[c] and cand_lout[e] != cand_lout[c]
+            same_out = cand_out[e] == cand_out[c] and cand_lin[e] != cand_lin[c]
+            if not (same_in or same_out):
+                continue
+            ke = cand_kappa[e]
+            if abs(kc - ke) <= conf_k * (1.0 + 1000.0 * max(abs(kc), abs(ke))):
+                n_conf += 1
+        cand_score[c] = cand_chi2[c] - 1000.0 * min(n_conf, 2)
+
+
+@kernel(allocates=False, inline="always")
+def _keep_best(cand, n_cand, keep, middle, out, n_out, stats):
+    """Write `keep` seeds of the middle hit to ``out[n_out:]``: even slots the best score
+    (confirmed first), odd slots the best chi2 left (so a track with only 3 pixel hits is not
+    crowded out by confirmed fakes); ties: first found. Returns the new n_out."""
+    cand_in, cand_out, _, _, cand_chi2, _, cand_score = cand
+    for kk in range(min(keep, n_cand)):
+        best = kk
+        for c in range(kk + 1, n_cand):
+            if kk % 2 == 0:
+                if cand_score[c] < cand_score[best]:
+                    best = c
+            elif cand_chi2[c] < cand_chi2[best]:
+                best = c
+        if best != kk:
+            cand_in[kk], cand_in[best] = cand_in[best], cand_in[kk]
+            cand_out[kk], cand_out[best] = cand_out[best], cand_out[kk]
+            cand_score[kk], cand_score[best] = cand_score[best], cand_score[kk]
+            cand_chi2[kk], cand_chi2[best] = cand_chi2[best], cand_chi2[kk]
+        out[n_out, 0] = cand_in[kk]
+        out[n_out, 1] = middle
+        out[n_out, 2] = cand_out[kk]
+        if cand_score[kk] < -500.0:
+            stats[4] += 1
+        n_out += 1
+    return n_out
