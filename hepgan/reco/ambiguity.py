@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from hepgan.errors import InputError
+from hepgan.reco.jit import kernel
 
 __all__ = ["AmbiguityConfig", "preselect_seeds", "resolve"]
 
@@ -49,7 +49,7 @@ class AmbiguityConfig:
             raise InputError(msg)
 
 
-@numba.njit(cache=True)
+@kernel()
 def _greedy_kernel(hits, start, order, n_hits, max_shared, max_fraction, keep):
     used = np.zeros(n_hits, dtype=np.bool_)
     n_keep = 0
@@ -114,7 +114,7 @@ def resolve(
     return keep[:n]
 
 
-@numba.njit(cache=True)
+@kernel()
 def _preselect_kernel(seeds, cand, feats, n_hits, head, slot_cols, chi2_cut, keep):
     """Greedy seed preselection without the network (see `preselect_seeds`)."""
     n, n_slots, _ = cand.shape

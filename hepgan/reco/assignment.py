@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from hepgan.errors import InputError
 from hepgan.reco.features import N_HELIX, N_SEED_HITS
+from hepgan.reco.jit import kernel
 
 __all__ = ["AssignmentConfig", "assign_hits"]
 
@@ -57,7 +57,7 @@ class AssignmentConfig:
             raise InputError(msg)
 
 
-@numba.njit(cache=True)
+@kernel()
 def _assign_kernel(seeds, cand, prob, feats, score, threshold, per_slot, score_min, min_hits, head, per_slot_cols):
     """Candidate tracks: (keep (n_kept,) seed indices, hits flat, nhits, chi2, ndf).
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from hepgan.reco.helix import _arc_angle, crossing_barrel, crossing_endcap, perigee_to_circle
+from hepgan.reco.jit import kernel
 
 __all__ = ["complete_tracks"]
 
@@ -45,7 +45,7 @@ _HIT_Z = 0.05
 _REACH = 12.0
 
 
-@numba.njit(cache=True)
+@kernel()
 def _best_partner(i, x, y, z, order, phi_sorted, lo, hi, used, ux, uy, uz):
     """The unused hit of the layer block [lo, hi) (sorted by phi) nearest the tangent line
     through hit i, within the windows; -1 when none."""
@@ -69,7 +69,7 @@ def _best_partner(i, x, y, z, order, phi_sorted, lo, hi, used, ux, uy, uz):
     return best
 
 
-@numba.njit(cache=True)
+@kernel()
 def _overlap_kernel(x, y, z, order, phi_sorted, block_lo, block_hi, layer, flat, nhits, d0, phi, theta, qop,
                     bfield, n_first, used):  # fmt: skip
     n_tracks = len(nhits)
@@ -110,7 +110,7 @@ def _overlap_kernel(x, y, z, order, phi_sorted, block_lo, block_hi, layer, flat,
     return out, nhits + added
 
 
-@numba.njit(cache=True)
+@kernel()
 def _nearest_on_layer(lay_lo, lay_hi, order, phi_sorted, x, y, z, used, cx, cy, xc, yc, radius, h, px, py, z0, cot,
                       win_t, win_z):  # fmt: skip
     """The unused hit of one layer block nearest the helix, within the windows; -1 when none."""
@@ -136,13 +136,13 @@ def _nearest_on_layer(lay_lo, lay_hi, order, phi_sorted, x, y, z, used, cx, cy, 
     return best
 
 
-@numba.njit(cache=True)
+@kernel()
 def _arc_length(x, y, xc, yc, radius, h, px, py):
     ang = _arc_angle(xc, yc, px, py, x, y, h)
     return (ang + 2.0 * math.pi if ang < 0.0 else ang) * radius
 
 
-@numba.njit(cache=True)
+@kernel()
 def _inward_kernel(x, y, z, layer, order, phi_sorted, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat,
                    nhits, d0, z0, phi, theta, qop, err_d0, err_z0, err_phi, err_theta, bfield, used, n_seed):  # fmt: skip
     """Hits on the pixel layers each track's helix crosses before its last seed hit and holds no
