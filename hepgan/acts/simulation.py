@@ -36,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hepgan.acts.config import ChainConfig
-from hepgan.errors import InputError, closest
+from hepgan.errors import InputError
 from hepgan.io.schema import PARTICLE_ID_FIELDS, pack_particle_id
 
 if TYPE_CHECKING:
@@ -98,20 +97,9 @@ class SimulationConfig(ChainConfig):
             InputError: unreadable file or an unknown key (the message names the key and
                 lists the valid ones).
         """
-        path = Path(path)
-        try:
-            doc = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            msg = f"{path}: cannot read simulation config: {err}"
-            raise InputError(msg) from err
-        valid = cls.field_names()
-        values = {**doc, **{k: v for k, v in overrides.items() if v is not None}}
-        for key in values:
-            if key not in valid:
-                where = f"{path}" if key in doc else "override"
-                msg = f"{where}: unknown simulation config key {key!r}; {closest(key, valid)}"
-                raise InputError(msg)
-        return cls(**values)
+        from hepgan.io.config import load_config
+
+        return load_config(cls, path, what="simulation config", overrides=overrides)
 
     def chain_config(self) -> ChainConfig:
         """The physics part alone, as a :class:`ChainConfig`."""
