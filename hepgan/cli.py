@@ -398,8 +398,12 @@ def format_reco_summary(output: Path, summary: dict[str, Any]) -> str:
     if summary.get("model"):
         rows.append(("model", str(summary["model"])))
     rows.append(("executor", f"{summary['executor']}, {summary['threads']} thread(s) per process"))
-    rows.append(("files", f"{summary['files_done']} done ({summary.get('files_redone', 0)} of them redone), "
-                          f"{summary['files_skipped']} skipped (made the same way; --force redoes them)"))  # fmt: skip
+    files = f"{summary['files_done']} written"
+    if summary.get("files_redone"):
+        files += f" ({summary['files_redone']} replacing outputs made another way: see below)"
+    if summary["files_skipped"]:
+        files += f", {summary['files_skipped']} skipped (made the same way; --force redoes them)"
+    rows.append(("files", files))
     rows.append(("events", f"{summary['events']:,}"))
     rows.append(("tracks", f"{summary['tracks']:,} ({_num(summary['tracks_per_event'])} per event)"))
     startup = summary.get("startup_s", {})

@@ -239,7 +239,7 @@ def _check_branch(path: Path, tree_name: str, tree: Any, schema: TreeSchema, our
     """The branch exists, is jagged when it should be, and holds numbers of the right kind."""
     where = f"{path}: tree '{tree_name}'"
     if theirs not in tree:
-        available = [k for k in tree if not k.startswith("n") or k[1:] not in tree]
+        available = [k for k in tree.keys() if not k.startswith("n") or k[1:] not in tree]  # noqa: SIM118  (iterating a TTree yields branches)
         msg = f"{where}: missing branch '{theirs}' (expected {'jagged ' if schema.branch(ours).jagged else ''}"
         msg += f"{schema.branch(ours).dtype}); {closest(theirs, available)}; "
         msg += "if your file names it otherwise, map it with --branch-map FILE.toml"
@@ -256,7 +256,7 @@ def _check_branch(path: Path, tree_name: str, tree: Any, schema: TreeSchema, our
         # The usual cause: a flat ntuple, one hit per entry, where hepgan reads one entry per event.
         msg = (
             f"{where}: branch '{theirs}' holds one {dtype} per entry, expected a list per event: hepgan reads "
-            f"one entry per event with its {expected.collection or 'values'} as lists; a flat ntuple (one "
+            f"one entry per event with its {(expected.collection + 's') if expected.collection else 'values'} as lists; a flat ntuple (one "
             "hit per entry) must be regrouped by event first, e.g. ak.unflatten(x, counts) with awkward"
         )
         raise InputError(msg)

@@ -49,7 +49,7 @@ def inspect_file(path: str | os.PathLike, *, step_events: int = 500) -> dict[str
 
 
 def _describe_tree(tree: Any, name: str, classname: str) -> dict[str, Any]:
-    branches = {b: str(tree[b].typename) for b in tree}
+    branches = {b: str(tree[b].typename) for b in tree.keys()}  # noqa: SIM118  (iterating a TTree yields branches)
     known = SCHEMAS.get(name)
     doc: dict[str, Any] = {
         "kind": "RNTuple" if classname == "ROOT::RNTuple" else "TTree",

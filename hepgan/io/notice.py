@@ -22,7 +22,7 @@ __all__ = ["NOTICE_AFTER_S", "Progress", "slow_notice"]
 log = logging.getLogger("hepgan")
 
 #: Seconds a step runs before its notice is logged.
-NOTICE_AFTER_S = 2.0
+NOTICE_AFTER_S = 5.0
 
 
 @contextlib.contextmanager
