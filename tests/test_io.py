@@ -160,7 +160,7 @@ def test_wrong_dtype_names_branch_and_expectation(tmp_path: Path) -> None:
     cols = random_hit_columns(2)
     path = tmp_path / "dtype.root"
     _write_raw(path, _raw_hits(volume_id=ak.values_astype(cols["hit_volume_id"], np.float32)))
-    with pytest.raises(InputError, match=r"branch 'hit_volume_id' has dtype jagged float32, expected int32"):
+    with pytest.raises(InputError, match=r"branch 'hit_volume_id' holds a list of float32, expected int32"):
         read_events(path)
 
 

@@ -165,7 +165,7 @@ def _flat_coordinate(d: Path, good: Path) -> tuple[Path, list[str]]:
     with uproot.recreate(p) as f:
         f.mktree("hits", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in data.items()})
         f["hits"].extend(data)
-    return p, [r"flat\.root", "branch 'hit_x'", "one list per event"]
+    return p, [r"flat\.root", "branch 'hit_x'", "one float32 per entry, expected a list per event", "flat ntuple"]
 
 
 def _nan(d: Path, good: Path) -> tuple[Path, list[str]]:

@@ -148,6 +148,7 @@ class _TrackSink(ae.IAlgorithm):
         self._clock = clock
         self._out = out
         self._on_event = on_event
+        self.hits = self.dropped = 0  # hits seen, and those digitisation made no measurement of
         self._handles = {}
         for name, kind, key in (
             ("tracks", ae.ConstTrackContainer, ac.KEY_TRACKS),
@@ -174,12 +175,8 @@ class _TrackSink(ae.IAlgorithm):
         if (simhit_of_measurement < 0).any():
             msg = f"event {context.eventNumber}: {int((simhit_of_measurement < 0).sum())} ACTS measurements map to no hit"
             raise RuntimeError(msg)
-        dropped = len(hit_of_simhit) - n_meas
-        if dropped:
-            log.warning(
-                "event %d: %d of %d hits lie outside the active area of their generic-detector module; ACTS ignores "
-                "them (is the file's detector the generic detector?)", context.eventNumber, dropped, len(hit_of_simhit),
-            )  # fmt: skip
+        self.hits += len(hit_of_simhit)
+        self.dropped += len(hit_of_simhit) - n_meas
         hit_of_measurement = hit_of_simhit[simhit_of_measurement] if n_meas else np.zeros(0, np.int64)
         tracks = ac.convert_tracks(data["tracks"], hit_of_measurement)
         self._out[int(context.eventNumber)] = (tracks, self._clock.take())
@@ -233,6 +230,11 @@ def reconstruct_events(events: list[EventHits], *, b_field: float, source: str,
         t0 = time.perf_counter()
         s.run()
         log.debug("acts reco of %d events of %s: %.1f s", len(events), source, time.perf_counter() - t0)
+    if sink.dropped:
+        log.warning(
+            "%s: %d of %d hits lie outside the active area of their generic-detector module and were left out "
+            "(is the file's detector ACTS's generic detector?)", source, sink.dropped, sink.hits,
+        )  # fmt: skip
     if sorted(out) != list(range(len(events))):
         msg = f"{source}: ACTS returned events {sorted(out)} of {len(events)}"
         raise RuntimeError(msg)

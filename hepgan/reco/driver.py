@@ -330,7 +330,7 @@ def _check_writable(out_dir: Path) -> None:
         raise InputError(msg) from err
 
 
-def _warm_up(options: RecoOptions, plans: list[_FilePlan], fields: dict[Path, float | None]) -> None:
+def _warm_up(options: RecoOptions, plans: list[_FilePlan]) -> None:
     """Run the chain once on a few hits, untimed: the numba kernels compile (the first run
     after an install, tens of seconds) or load from numba's cache, and the per-geometry tables
     are built, so that these one-off costs stay out of the per-event figures."""
@@ -340,8 +340,8 @@ def _warm_up(options: RecoOptions, plans: list[_FilePlan], fields: dict[Path, fl
     plan = todo[0]
     stop = min(plan.n_events, 5)
     if options.engine_name == "acts":
-        with slow_notice("building ACTS's generic detector and its algorithms"):
-            _process_range_acts(str(plan.input), 0, 1, options, fields[plan.input] or DEFAULT_B_FIELD_T)
+        with slow_notice("building ACTS's generic detector"):
+            _import_acts_reco()._detector()
         return
     engine = options.engine()
     event_id, counts, flat = _read_hits(str(plan.input), 0, stop, options, _HIT_COLUMNS)
@@ -417,7 +417,7 @@ def run_files(
     # Only now: a refused run (bad input, bad model) leaves no empty output folder behind.
     out_dir.mkdir(parents=True, exist_ok=True)
     t_warm = time.perf_counter()
-    _warm_up(options, plans, fields)
+    _warm_up(options, plans)
     startup["detector_build" if acts else "kernels"] = time.perf_counter() - t_warm
     if sum(startup.values()) > NOTICE_AFTER_S:
         parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in startup.items())
