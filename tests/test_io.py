@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import awkward as ak
@@ -59,8 +58,9 @@ def test_writer_failure_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "out.root"
     with pytest.raises(RuntimeError), RootEventWriter(path, [HITS]) as w:
         w.write_chunk("hits", random_hit_columns(2))
-        raise RuntimeError("boom")
-    assert os.listdir(tmp_path) == []
+        msg = "boom"
+        raise RuntimeError(msg)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_writer_output_appears_only_when_complete(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_layout_equals_acts_tracks(model: Path, small_sim: Path, tmp_path: Path)
     with uproot.open(out) as got, uproot.open(small_sim) as ref:
         assert got.keys(cycle=False) == ["tracks"]
         g, r = got["tracks"], ref["tracks"]
-        assert [(k, g[k].typename) for k in g.keys()] == [(k, r[k].typename) for k in r.keys()]
+        assert [(k, g[k].typename) for k in g.keys()] == [(k, r[k].typename) for k in r.keys()]  # noqa: SIM118  (a TTree iterates branches)
         assert g.num_entries == r.num_entries
         np.testing.assert_array_equal(g["event_id"].array(library="np"), r["event_id"].array(library="np"))
     # and it reads back through hepgan's validated reader, hit indices inside the events

@@ -323,7 +323,8 @@ def test_checker_runs_before_any_session(tmp_path: Path, monkeypatch: pytest.Mon
     bad.write_bytes(proto.SerializeToString())
 
     def no_session(*a: object, **k: object) -> None:
-        raise AssertionError("an onnxruntime session was created for a refused model")
+        msg = "an onnxruntime session was created for a refused model"
+        raise AssertionError(msg)
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", no_session)
     with pytest.raises(InputError, match=r"dangling\.onnx: onnx\.checker refuses the model"):
