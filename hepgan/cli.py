@@ -120,9 +120,23 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(others).lower())
 
 
-@click.group(context_settings=_CONTEXT)
+class _Group(click.Group):
+    """Lists every command with its whole one-line summary (wrapped, never cut with '...')."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Group, context_settings=_CONTEXT)
 @click.version_option(__version__, prog_name="hepgan")
-@click.option("-v", "--verbose", count=True, help="More log output: -v hepgan's debug lines, -vv every library's.")
+@click.option("-v", "--verbose", count=True, show_default=False, help="More log output: -v hepgan's debug lines, -vv every library's.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars or notices.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
