@@ -155,7 +155,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     ctx.obj = {"progress": not quiet and sys.stderr.isatty(), "quiet": quiet}
 
 
-_PROGRESS_HELP = "Progress bar (default: on when stderr is a terminal; elsewhere a log line every 10 s)."
+_PROGRESS_HELP = "Progress bar (default: on when stderr is a terminal)."
+_RUN_PROGRESS_HELP = "Progress bar (default: on when stderr is a terminal; elsewhere a log line every 10 s)."
 
 
 @main.command(short_help="Simulate events with ACTS: hits, truth particles, classic tracks.")
@@ -388,7 +389,7 @@ _B_FIELD_TYPE = click.FloatRange(min=0, min_open=True)
 @click.option("--gpu", is_flag=True, help="Use onnxruntime's CUDA provider when present.")
 @click.option("--seed", type=int, default=0, help="Noise seed (per event: seed, event_id).")
 @click.option("--force", is_flag=True, help="Redo every output, even one made the same way.")
-@click.option("--progress/--no-progress", default=None, show_default=False, help=_PROGRESS_HELP)
+@click.option("--progress/--no-progress", default=None, show_default=False, help=_RUN_PROGRESS_HELP)
 @click.pass_context
 @_guarded
 def reco(ctx: click.Context, inputs: tuple[Path, ...], output: Path, model: Path | None, engine: str,
@@ -455,7 +456,7 @@ _SELECT_HELP = (
 @click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N processes.")
 @click.option("--scheduler", help="Run on the Dask cluster at this address.")
 @click.option("--plots/--no-plots", default=True, help="Write PNG plots (needs matplotlib).")
-@click.option("--progress/--no-progress", default=None, show_default=False, help=_PROGRESS_HELP)
+@click.option("--progress/--no-progress", default=None, show_default=False, help=_RUN_PROGRESS_HELP)
 @click.pass_context
 @_guarded
 def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path, model: Path | None,

@@ -337,7 +337,7 @@ def test_8_the_shipped_model_re_exports_to_the_shipped_onnx(tmp_path: Path) -> N
     assert float(out.stdout.split()[-1]) < 1e-5
     meta = [{p.key: p.value for p in onnx.load(m).metadata_props} for m in (SHIPPED, tmp_path / "x.onnx")]
     assert json.loads(meta[0]["hepgan"]) == json.loads(meta[1]["hepgan"])
-    features = np.load(REPO / "deploy" / "models" / "hepgan-generic.parity.npz")["condition"]
+    features = np.load(REPO / "deploy" / "models" / "hepgan-generic.parity.npz", allow_pickle=False)["condition"]
     noise = np.random.default_rng(3).standard_normal((len(features), 16, 8)).astype(np.float32)
     a, b = (ort.InferenceSession(str(m)).run(None, {"condition": features, "noise": noise}) for m in (SHIPPED, tmp_path / "x.onnx"))
     for x, y in zip(a, b, strict=True):

@@ -136,7 +136,7 @@ def _parity_inputs(meta: dict, n: int = 512, seed: int = 7) -> dict[str, np.ndar
     from hepgan.ml.train import load_shards
 
     if "_parity_features" in meta:
-        with np.load(meta["_parity_features"]) as doc:
+        with np.load(meta["_parity_features"], allow_pickle=False) as doc:
             features = doc["condition"][:n]
         rng = np.random.default_rng(seed)
         noise = rng.standard_normal((len(features), meta["n_samples"], meta["noise_dim"])).astype(np.float32)
