@@ -140,6 +140,8 @@ def test_2_branch_map_on_reco_and_triage(theirs: tuple[Path, Path], tmp_path: Pa
                  "--b-field", "2", "--no-plots")  # fmt: skip
     assert tri.returncode == 0, tri.stderr
     assert json.loads((tmp_path / "t" / "summary.json").read_text())["events"] == 4
+    shown = hepgan("inspect", path)
+    assert shown.returncode == 0 and "give reco a branch map: --branch-map FILE.toml with [hits] tree = \"Hits\"" in shown.stdout
     half = tmp_path / "half.toml"
     half.write_text('[hits]\ntree = "Hits"\n')
     line = error_line(hepgan("reco", path, "-o", tmp_path / "b", "--branch-map", half))

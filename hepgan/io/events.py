@@ -1,4 +1,4 @@
-"""Reading and writing event files (ROOT TTrees through uproot), with validation.
+"""Reading and writing event files (ROOT TTrees or RNTuples through uproot), with validation.
 
 Reading is chunked (a bounded number of events in memory at once) and checks every file against
 the schema of `hepgan.io.schema`: a missing tree or branch, a wrong dtype, non-finite coordinates
@@ -27,6 +27,7 @@ import uproot
 
 from hepgan.errors import HepganError, InputError, closest
 from hepgan.io.atomic import temporary_path
+from hepgan.io.rootfile import TREE_CLASSES, branch_layout, check_root_signature, is_event_tree
 from hepgan.io.schema import ACTS_TIMING, HITS, PARTICLES, SCHEMAS, TRACKS, TreeSchema
 
 __all__ = [
@@ -53,10 +54,6 @@ log = logging.getLogger(__name__)
 _READ_ERRORS = (OSError, ValueError, EOFError, KeyError, zlib.error, uproot.DeserializationError)
 
 _COORDINATES = ("hit_x", "hit_y", "hit_z")
-
-#: ROOT classes read as trees of events: TTrees, and RNTuples (ROOT 6.34's successor to TTree,
-#: and what uproot 5.7 writes by default).
-_TREE_CLASSES = ("TTree", "ROOT::RNTuple")
 
 #: Name of the JSON string (a TObjString) with facts about how a file's events were made,
 #: e.g. ``{"b_field_t": 2.0}`` from `hepgan simulate`; optional in users' files.
@@ -173,34 +170,12 @@ def _open_root(path: Path) -> Any:
     if path.is_dir():
         msg = f"{path}: is a folder, expected a ROOT file"
         raise InputError(msg)
-    _check_root_signature(path)
+    check_root_signature(path)
     try:
         return uproot.open(path)
     except _READ_ERRORS as err:
         msg = f"{path}: cannot open as a ROOT file ({type(err).__name__}: {_first_line(err)})"
         raise InputError(msg) from err
-
-
-def _check_root_signature(path: Path) -> None:
-    """Say in plain words what a file is when it is not ROOT (empty, text, CSV), rather than
-    pass on uproot's error about chunk lengths."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(64)
-    except OSError as err:
-        msg = f"{path}: cannot read ({err.strerror or err})"
-        raise InputError(msg) from err
-    if not head:
-        msg = f"{path}: cannot open as a ROOT file: the file is empty (0 bytes)"
-        raise InputError(msg)
-    if head.startswith(b"root"):
-        return
-    text = head.decode("utf-8", errors="replace").splitlines()[0][:40]
-    hint = ""
-    if b"," in head and head.isascii():
-        hint = "; CSV events (TrackML, ACTS) are converted with: hepgan import --format trackml|acts-csv"
-    msg = f"{path}: cannot open as a ROOT file: it starts with {text!r}, not ROOT's 'root' signature{hint}"
-    raise InputError(msg)
 
 
 def _first_line(err: BaseException) -> str:
@@ -210,29 +185,6 @@ def _first_line(err: BaseException) -> str:
 
 def _branch_names_to_read(schema: TreeSchema, *, truth: bool) -> tuple[str, ...]:
     return schema.names if truth else schema.reco_names()
-
-
-def _is_event_tree(obj: Any) -> bool:
-    """A TTree, or an RNTuple (what uproot >= 5.7 writes for ``f["hits"] = {...}``)."""
-    return isinstance(obj, uproot.TTree | uproot.behaviors.RNTuple.RNTuple)
-
-
-def _branch_layout(tree: Any, name: str) -> tuple[bool, np.dtype | None]:
-    """(jagged, number dtype) of a TTree branch or an RNTuple field; dtype None when it holds
-    something other than numbers or lists of numbers (strings, objects, nested lists)."""
-    if isinstance(tree, uproot.TTree):
-        interpretation = tree[name].interpretation
-        jagged = isinstance(interpretation, uproot.AsJagged)
-        if jagged:
-            interpretation = interpretation.content
-        return jagged, interpretation.to_dtype if isinstance(interpretation, uproot.AsDtype) else None
-    form = tree[name].to_akform()[0].contents[0]
-    jagged = isinstance(form, ak.forms.ListOffsetForm | ak.forms.ListForm)
-    if jagged:
-        form = form.content
-    if not isinstance(form, ak.forms.NumpyForm) or form.inner_shape:
-        return jagged, None
-    return jagged, np.dtype(ak.types.numpytype.primitive_to_dtype(form.primitive))
 
 
 def _check_branch(path: Path, tree_name: str, tree: Any, schema: TreeSchema, ours: str, theirs: str) -> None:
@@ -245,7 +197,7 @@ def _check_branch(path: Path, tree_name: str, tree: Any, schema: TreeSchema, our
         msg += "if your file names it otherwise, map it with --branch-map FILE.toml"
         raise InputError(msg)
     expected = schema.branch(ours)
-    jagged, dtype = _branch_layout(tree, theirs)
+    jagged, dtype = branch_layout(tree, theirs)
     if dtype is None:
         msg = f"{where}: branch '{theirs}' holds {tree[theirs].typename}, expected {expected.dtype} numbers"
         raise InputError(msg)
@@ -254,12 +206,9 @@ def _check_branch(path: Path, tree_name: str, tree: Any, schema: TreeSchema, our
     allowed = {"f": "f", "i": "iu", "b": "biu"}[expected.kind]
     if expected.jagged and not jagged and dtype.kind in allowed:
         # The usual cause: a flat ntuple, one hit per entry, where hepgan reads one entry per event.
-        msg = (
-            f"{where}: branch '{theirs}' holds one {dtype} per entry, expected a list per event: hepgan reads "
-            f"one entry per event with its {(expected.collection + 's') if expected.collection else 'values'} as lists; a flat ntuple (one "
-            "hit per entry) must be regrouped by event first, e.g. ak.unflatten(x, counts) with awkward"
-        )
-        raise InputError(msg)
+        msg = (f"{where}: branch '{theirs}' holds one {dtype} per entry, expected a list per event: hepgan reads one "
+               "entry per event; a flat ntuple (one hit per entry) must be regrouped by event_id first (ak.unflatten)")
+        raise InputError(msg)  # fmt: skip
     if dtype.kind not in allowed or jagged != expected.jagged:
         shape = "one list per event" if expected.jagged else "one value per event"
         got = f"{'a list of ' if jagged else ''}{dtype}"
@@ -297,7 +246,7 @@ def open_event_file(
             try:
                 tree = root[theirs]
             except uproot.KeyInFileError as err:
-                available = [k.split(";")[0] for k, c in root.classnames().items() if c in _TREE_CLASSES]
+                available = [k.split(";")[0] for k, c in root.classnames().items() if c in TREE_CLASSES]
                 msg = f"{path}: missing tree '{theirs}' (expected the {name} tree); {closest(theirs, available)}"
                 if available:
                     msg += f"; if one of them is it, pass --branch-map FILE.toml with [{name}] tree = \"{available[0]}\""
@@ -305,7 +254,7 @@ def open_event_file(
             except _READ_ERRORS as err:
                 msg = f"{path}: cannot read tree '{theirs}' ({type(err).__name__}: {_first_line(err)})"
                 raise InputError(msg) from err
-            if not _is_event_tree(tree):
+            if not is_event_tree(tree):
                 msg = f"{path}: '{theirs}' is a {tree.classname}, not a tree of events (a TTree or an RNTuple)"
                 raise InputError(msg)
             wanted = _branch_names_to_read(schema, truth=truth)

@@ -10,7 +10,8 @@ import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io.events import _READ_ERRORS, _TREE_CLASSES, _branch_layout, _open_root, iterate_chunks, read_file_metadata
+from hepgan.io.events import _READ_ERRORS, _open_root, iterate_chunks, read_file_metadata
+from hepgan.io.rootfile import TREE_CLASSES, branch_layout
 from hepgan.io.schema import SCHEMAS
 
 __all__ = ["format_report", "inspect_file"]
@@ -29,7 +30,7 @@ def inspect_file(path: str | os.PathLike, *, step_events: int = 500) -> dict[str
     try:
         trees: dict[str, Any] = {}
         for key, classname in root.classnames().items():
-            if classname not in _TREE_CLASSES:
+            if classname not in TREE_CLASSES:
                 continue
             name = key.split(";")[0]
             try:
@@ -61,7 +62,7 @@ def _describe_tree(tree: Any, name: str, classname: str) -> dict[str, Any]:
     if known is None:
         return doc
     jagged_names = [b.name for b in known.branches if b.jagged and b.name in branches]
-    if jagged_names and "event_id" in branches and not _branch_layout(tree, jagged_names[0])[0]:
+    if jagged_names and "event_id" in branches and not branch_layout(tree, jagged_names[0])[0]:
         # One hit (track, particle) per entry: entries are not events.
         ids = np.asarray(tree["event_id"].array(library="np"))
         doc["flat"] = {"rows": int(tree.num_entries), "events": len(np.unique(ids))}
