@@ -87,6 +87,10 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail(str(err), err.exit_code)
         except (click.exceptions.Exit, click.ClickException):
             raise
+        except OSError as err:
+            if _Context.debug:
+                raise
+            _fail(_os_error_text(err), 1)
         except Exception as err:
             if _Context.debug:
                 raise
@@ -94,6 +98,19 @@ def _guarded(func: Callable[..., Any]) -> Callable[..., Any]:
         return None
 
     return run
+
+
+def _os_error_text(err: OSError) -> str:
+    """An operating-system error in words, naming the user's file rather than the hidden
+    temporary it was being written under (``.<name>.<pid>.tmp``, hepgan.io.atomic)."""
+    import re
+
+    name = str(err.filename) if err.filename is not None else ""
+    m = re.fullmatch(r"(?P<dir>.*?)\.(?P<name>[^/]+)\.\d+\.tmp", name)
+    if m:
+        return f"{m['dir']}{m['name']}: cannot write it ({err.strerror}); nothing was left under this name"
+    where = f"{name}: " if name else ""
+    return f"{where}{err.strerror or err} (run with --debug for the traceback)"
 
 
 class _Formatter(logging.Formatter):
@@ -182,6 +199,7 @@ def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bo
     from hepgan.acts.simulation import SimulationConfig
     from hepgan.acts.simulation import simulate as run_simulation
 
+    _writable(output)
     overrides = {k: v for k, v in flags.items() if v is not None}
     cfg = SimulationConfig.from_toml(config, **overrides) if config else SimulationConfig(**overrides)
     summary = run_simulation(output, cfg, progress=ctx.obj["progress"] if progress is None else progress)
@@ -203,6 +221,7 @@ def import_(fmt: str, src: Path, output: Path, detectors: Path | None) -> None:
     """
     from hepgan.io.importers import import_events
 
+    _writable(output)
     n = import_events(fmt, src, output, detectors=detectors)
     click.echo(f"imported {n:,} events -> {output}")
 
@@ -238,6 +257,7 @@ def dataset(ctx: click.Context, inputs: tuple[Path, ...], output: Path, max_seed
     tracks (and labelled real or fake from the hits' particles where the files hold truth)."""
     from hepgan.ml.dataset import DatasetConfig, build_dataset
 
+    _writable(output, folder=True)
     doc = build_dataset(
         list(inputs), output, config=DatasetConfig(max_seeds_per_shard=max_seeds_per_shard),
         progress=ctx.obj["progress"] if progress is None else progress,
@@ -303,6 +323,7 @@ def export(model: Path, output: Path) -> None:
     from hepgan.ml.train import import_tensorflow_quietly
 
     check_model_file(model)
+    _writable(output)
     with slow_notice("importing TensorFlow"):
         import_tensorflow_quietly(debug=_Context.debug)
     with slow_notice("converting and checking parity"):
@@ -336,6 +357,8 @@ def calibrate(model: Path, inputs: tuple[Path, ...], output: Path | None, in_pla
             msg = "give either -o OUT.onnx or --in-place, not both"
             raise InputError(msg)
     target = None if dry_run else (model if in_place else output)
+    if target is not None:
+        _writable(target)
     result = calibrate_spread(model, inputs, max_events=max_events, dry_run=dry_run, output=target)
     title = f"measured {model}" if dry_run else f"calibrated {model} -> {target}"
     _print_summary(f"{title} on {result['events']:,} events, {result['tracks']:,} tracks", {
@@ -359,6 +382,13 @@ Files whose trees or branches have other names are read through --branch-map FIL
     hit_x = "x"
     hit_y = "y"
 """
+
+
+def _writable(path: Path, *, folder: bool = False) -> None:
+    """Refuse an output that cannot be written now, not after the work (hepgan.io.writable)."""
+    from hepgan.io.writable import check_writable
+
+    check_writable(path, folder=folder)
 
 
 def _branch_map(path: Path | None) -> Any:
@@ -466,6 +496,7 @@ def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path
     the events to send to the classic reconstruction (the surrogate is unsure of them)."""
     from hepgan.triage import triage_files
 
+    _writable(output, folder=True)
     summary = triage_files(
         list(inputs), output, select=rule, model=model, threads=threads, workers=workers, scheduler=scheduler,
         plots=plots, progress=ctx.obj["progress"] if progress is None else progress, b_field=b_field,
@@ -537,6 +568,7 @@ def demo(ctx: click.Context, output: Path, events: int, vertices: int, particles
     now, on 1 thread each (a rerun reuses the simulated sample, not its timings)."""
     from hepgan.demo import format_demo, run_demo
 
+    _writable(output, folder=True)
     summary = run_demo(
         output, events=events, vertices=vertices, particles=particles, seed=seed, model=model, repeats=repeats,
         progress=ctx.obj["progress"],

@@ -496,8 +496,37 @@ def test_16_an_unwritable_output_folder_is_bad_input(hits2t: Path, tmp_path: Pat
         locked.chmod(0o500)
         target = locked / "out"
     line = error_line(hepgan("reco", hits2t, "-o", target))
-    assert "cannot write there" in line and "choose another output folder" in line and ".tmp" not in line
+    assert "cannot write there" in line and "choose another output (-o)" in line and ".tmp" not in line
     assert not target.exists()
+
+
+@pytest.mark.parametrize("command", ["simulate", "import", "calibrate", "triage", "demo", "dataset"])
+def test_16_every_command_refuses_an_unwritable_output_before_working(command: str, hits2t: Path, tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        base = Path("/proc/hepgan-test")
+    else:
+        base = tmp_path / "locked"
+        base.mkdir()
+        base.chmod(0o500)
+    args = {
+        "simulate": ["simulate", "-o", base / "s.root", "--events", "1"],
+        "import": ["import", "--format", "trackml", tmp_path, "-o", base / "i.root"],
+        "calibrate": ["calibrate", SHIPPED, hits2t, "-o", base / "c.onnx"],
+        "triage": ["triage", hits2t, "--select", "ntracks > 1", "-o", base / "t"],
+        "demo": ["demo", "-o", base / "d"],
+        "dataset": ["dataset", hits2t, "-o", base / "ds"],
+    }[command]
+    t0 = time.perf_counter()
+    line = error_line(hepgan(*args))
+    assert "cannot write there" in line and "choose another output (-o)" in line, line
+    assert time.perf_counter() - t0 < 30  # refused at once, not after the work
+
+
+def test_16_os_errors_name_the_users_file() -> None:
+    from hepgan.cli import _os_error_text
+
+    text = _os_error_text(PermissionError(13, "Permission denied", "/data/out/.c.onnx.4242.tmp"))
+    assert text == "/data/out/c.onnx: cannot write it (Permission denied); nothing was left under this name"
 
 
 def test_16_b_field_out_of_range_names_the_option(hits2t: Path, tmp_path: Path) -> None:

@@ -36,7 +36,6 @@ import contextlib
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from hepgan.io.atomic import clean_stale_temporaries
 from hepgan.io.events import BranchMap, RootEventWriter, open_event_file, read_range
 from hepgan.io.notice import NOTICE_AFTER_S, Progress, slow_notice
 from hepgan.io.schema import TRACKS
+from hepgan.io.writable import check_writable
 from hepgan.reco.ambiguity import AmbiguityConfig
 from hepgan.reco.engine import ENGINE_STAGES, AssignmentConfig, cached_engine, shipped_model_path
 from hepgan.reco.provenance import differences, provenance, recorded_provenance, resolve_field
@@ -311,25 +311,6 @@ def _apply_resume_rule(plans: list[_FilePlan], records: dict[Path, dict[str, Any
             log.warning("%s: redoing %s, made another way: %s", p.input, p.output, why)
 
 
-def _check_writable(out_dir: Path) -> None:
-    """A read-only output folder is bad input, said before any work (not an OSError about a
-    temporary file after it)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        msg = f"{out_dir}: exists and is not a folder; expected the output folder"
-        raise InputError(msg)
-    existing = next((p for p in (out_dir, *out_dir.absolute().parents) if p.exists()), None)
-    if existing is None:
-        return
-    # Trying is the only test that holds for every case: permissions, root on a read-only
-    # file system, quotas.
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as err:
-        msg = f"{existing}: cannot write there ({err.strerror or err}); choose another output folder (-o)"
-        raise InputError(msg) from err
-
-
 def _warm_up(options: RecoOptions, plans: list[_FilePlan]) -> None:
     """Run the chain once on a few hits, untimed: the numba kernels compile (the first run
     after an install, tens of seconds) or load from numba's cache, and the per-geometry tables
@@ -404,7 +385,7 @@ def run_files(
         msg = f"step_events must be >= 1, got {step_events}"
         raise InputError(msg)
     out_dir = Path(out_dir)
-    _check_writable(out_dir)
+    check_writable(out_dir, folder=True)
     plans = _plan(inputs, out_dir, step_events=step_events, branch_map=options.branch_map)
     t_load = time.perf_counter()
     model_field, model_version = _load(options)
