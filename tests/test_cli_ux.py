@@ -376,6 +376,8 @@ def test_11_onnx_engine_warns_of_a_file_with_no_field(tmp_path: Path) -> None:
                      r"the model's 2\.0 T", out.stderr)  # fmt: skip
     quiet = hepgan("reco", path, "-o", tmp_path / "p", "--b-field", "2")
     assert "records no field" not in quiet.stderr
+    skipped = hepgan("reco", path, "-o", tmp_path / "o")  # nothing reconstructed, nothing to warn of
+    assert "1 skipped" in skipped.stdout and "records no field" not in skipped.stderr
 
 
 # ----------------------------------------------------------------------------- 12: calibrate

@@ -346,20 +346,28 @@ def _load(options: RecoOptions) -> tuple[float | None, str | None]:
     return engine.feature_config.bfield, engine.info.metadata.get("hepgan_version")
 
 
-def _resolve_fields(plans: list[_FilePlan], options: RecoOptions, model_field: float | None) -> dict[Path, float | None]:
+def _resolve_fields(plans: list[_FilePlan], options: RecoOptions, model_field: float | None) -> tuple[dict, list[Path]]:
+    """Each input's field (:func:`resolve_field`; the acts engine's default where unknown), and
+    the inputs that neither record nor declare one."""
     fields = {p.input: resolve_field(p.input, options.b_field, model_field) for p in plans}
-    for path, value in fields.items():
-        if value is not None:
+    unknown = [path for path, value in fields.items() if value is None]
+    if options.engine_name == "acts":
+        fields.update(dict.fromkeys(unknown, DEFAULT_B_FIELD_T))
+    return fields, unknown
+
+
+def _warn_unknown_fields(plans: list[_FilePlan], unknown: list[Path], options: RecoOptions, model_field: float | None) -> None:
+    """One warning per input that will be reconstructed at an assumed field."""
+    for p in plans:
+        if p.skip or p.input not in unknown:
             continue
         if options.engine_name == "acts":
-            log.warning("%s records no field and none was declared (--b-field): ACTS runs at %s T", path, DEFAULT_B_FIELD_T)
-            fields[path] = DEFAULT_B_FIELD_T
+            log.warning("%s records no field and none was declared (--b-field): ACTS runs at %s T", p.input, DEFAULT_B_FIELD_T)
         else:
             log.warning(
                 "%s records no field and none was declared (--b-field): assumed to be the model's %s T; "
-                "tracks' momenta are wrong if it is not", path, model_field,
+                "tracks' momenta are wrong if it is not", p.input, model_field,
             )  # fmt: skip
-    return fields
 
 
 def run_files(
@@ -391,10 +399,11 @@ def run_files(
     model_field, model_version = _load(options)
     acts = options.engine_name == "acts"
     startup = {"pyacts_load" if acts else "model_load": time.perf_counter() - t_load}
-    fields = _resolve_fields(plans, options, model_field)
+    fields, unknown = _resolve_fields(plans, options, model_field)
     records = {p.input: provenance(options, model_version=model_version, b_field=fields[p.input]) for p in plans}
     if write:
         _apply_resume_rule(plans, records, resume=resume)
+    _warn_unknown_fields(plans, unknown, options, model_field)
     # Only now: a refused run (bad input, bad model) leaves no empty output folder behind.
     out_dir.mkdir(parents=True, exist_ok=True)
     t_warm = time.perf_counter()
