@@ -45,6 +45,7 @@ import numpy as np
 
 from hepgan.errors import InputError
 from hepgan.io.atomic import atomic_output, write_text_atomically
+from hepgan.io.events import BranchMap
 from hepgan.reco.driver import RangeResult, RecoOptions, run_files
 from hepgan.reco.model_file import read_model_info, shipped_model_path
 
@@ -129,7 +130,9 @@ def compile_rule(text: str, names: Iterable[str] = QUANTITIES) -> Callable[[Mapp
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as err:
-        msg = f"selection rule {text!r}: not an expression ({err.msg} at column {err.offset})"
+        where = "it ends too early" if not err.offset or err.offset > len(text.strip()) else f"at character {err.offset}"
+        msg = (f"selection rule {text!r}: cannot read it ({where}); expected comparisons like "
+               f"'ntracks >= 50 and max_pt > 5' over {', '.join(sorted(known))}")  # fmt: skip
         raise InputError(msg) from err
 
     def bad(node: ast.AST, what: str) -> InputError:
@@ -365,6 +368,7 @@ def triage_files(
     seed: int = 0,
     config: TriageConfig = TriageConfig(),
     b_field: float | None = None,
+    branch_map: BranchMap | None = None,
 ) -> dict[str, Any]:
     """Triage event files (module docstring): tracks, summary, selected and flagged events.
 
@@ -373,7 +377,7 @@ def triage_files(
         out_dir: output folder (created; earlier triage outputs in it are replaced).
         select: the selection rule (see :func:`compile_rule`; names in :data:`QUANTITIES`).
         model: model.onnx (default: the shipped model).
-        threads, step_events, workers, scheduler, progress, seed, b_field: as for
+        threads, step_events, workers, scheduler, progress, seed, b_field, branch_map: as for
             ``hepgan.reco.driver.reconstruct_files``.
         plots: write PNG plots (needs matplotlib).
         config: thresholds of the summary and flags.
@@ -388,7 +392,8 @@ def triage_files(
     occupancy = _training_occupancy(info.training)
     if occupancy is None:
         log.warning("%s: metadata has no training.hits_per_event; the occupancy flag is off", path)
-    options = RecoOptions(model=str(path.resolve()), threads=threads, seed=seed, refuse_unknown_layers=False, b_field=b_field)
+    options = RecoOptions(model=str(path.resolve()), threads=threads, seed=seed, refuse_unknown_layers=False, b_field=b_field,
+                          branch_map=branch_map)  # fmt: skip
     hist = _Histograms()
     rows: list[tuple[str, dict[str, np.ndarray]]] = []
 

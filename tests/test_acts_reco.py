@@ -58,7 +58,7 @@ def _tracks_by_hits(event) -> dict[tuple[int, ...], tuple[float, ...]]:
     idx = ak.to_numpy(event.track_hit_index)
     ends = np.cumsum(ak.to_numpy(event.track_nhits))
     params = np.stack([ak.to_numpy(event[f"track_{p}"]) for p in ("d0", "z0", "phi", "theta", "qop", "err_qop")], 1)
-    return {tuple(sorted(idx[e - n : e])): tuple(params[t]) for t, (e, n) in enumerate(zip(ends, ak.to_numpy(event.track_nhits)))}
+    return {tuple(sorted(idx[e - n : e])): tuple(params[t]) for t, (e, n) in enumerate(zip(ends, ak.to_numpy(event.track_nhits), strict=True))}
 
 
 def test_hit_off_its_module_is_refused(small_sim: Path, tmp_path: Path) -> None:

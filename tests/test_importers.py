@@ -82,10 +82,13 @@ def test_trackml_missing_column_is_named(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_trackml_missing_truth_file_is_named(tmp_path: Path) -> None:
+def test_trackml_missing_particles_file_is_named(tmp_path: Path) -> None:
+    """Truth without its particles cannot be imported (hits alone can: tests/test_cli_ux.py)."""
     (tmp_path / "event000000001-hits.csv").write_text("hit_id,x,y,z,volume_id,layer_id,module_id\n1,1,2,3,8,2,1\n")
-    with pytest.raises(InputError, match=r"event000000001-truth\.csv: missing"):
+    (tmp_path / "event000000001-truth.csv").write_text("hit_id,particle_id,tx,ty,tz\n1,0,1,2,3\n")
+    with pytest.raises(InputError, match=r"event000000001-particles\.csv: missing"):
         import_events("trackml", tmp_path, tmp_path / "o.root")
+    assert not (tmp_path / "o.root").exists()
 
 
 def test_trackml_nan_is_named(tmp_path: Path) -> None:
@@ -95,7 +98,7 @@ def test_trackml_nan_is_named(tmp_path: Path) -> None:
 
 
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="no event<N>-hits.csv files"):
+    with pytest.raises(InputError, match=r"no event<N>-hits\.csv \(or \.csv\.gz\) files"):
         import_events("trackml", tmp_path, tmp_path / "o.root")
 
 

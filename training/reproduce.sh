@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Reproduce the shipped model deploy/models/hepgan-generic.{onnx,keras,json} from nothing:
+# Reproduce the shipped model deploy/models/hepgan-generic.{onnx,keras,card.json,export.json,parity.npz}
+# from nothing:
 # simulate with ACTS, build the training set, train, export (parity-checked), calibrate the
 # track errors, install.
-# CPU: about 30 minutes on 2 cores (simulation 12, dataset 1, training 15). On the lent GPU machine, run the train step with
-# KERAS_BACKEND=jax (see ../shared/GPU.md) and export here under TensorFlow.
+# CPU: about 35 minutes on 2 cores (simulation 12, dataset 2, training 17, calibration 1), as the
+# README says. On a GPU, run the train step with KERAS_BACKEND=jax (the README tour: JAX on a GPU)
+# and the export under TensorFlow (tf2onnx needs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build/training
@@ -25,7 +27,11 @@ sim val_200x50 4 200 2003
 "$H" -v train training/configs/generic.toml
 "$H" export "$B/model/generator.keras" -o deploy/models/hepgan-generic.onnx
 # the track errors, calibrated end to end on the validation events (hepgan.ml.calibrate)
-"$H" calibrate deploy/models/hepgan-generic.onnx "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root
+"$H" calibrate --in-place deploy/models/hepgan-generic.onnx "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root
 cp "$B/model/generator.keras" deploy/models/hepgan-generic.keras
 cp "$B/model/model_card.json" deploy/models/hepgan-generic.card.json
+# what `hepgan export deploy/models/hepgan-generic.keras` needs in place of build/training/:
+# the ONNX's metadata and parity features of validation seeds (hepgan.ml.export.write_sidecars)
+"${PYTHON:-python}" -c "from hepgan.ml.export import write_sidecars as w; w('deploy/models/hepgan-generic.onnx', \
+  'deploy/models/hepgan-generic.keras', '$B/val_20x50.root')"
 echo "shipped: deploy/models/hepgan-generic.onnx"

@@ -19,6 +19,7 @@ import functools
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +122,9 @@ class _HitReader(ae.IReader):
             msg = (
                 f"{self._source}: event {hits.event_id} hit {i} at (hit_x, hit_y, hit_z) = {tuple(pos[i].round(3))} lies "
                 f"{off[i]:.3g} mm off the plane of its module ({hits.volume[i]}, {hits.layer[i]}, {hits.module[i]}); "
-                f"expected at most {PLANE_TOLERANCE_MM} mm: positions and module ids disagree"
+                f"expected at most {PLANE_TOLERANCE_MM} mm: the file's detector is not ACTS's generic detector "
+                "(its modules sit elsewhere: the TrackML detector's, for one, up to 11 mm away), or its positions "
+                "and module ids disagree; the acts engine reconstructs generic-detector files only"
             )
             raise InputError(msg)
         container = ae.SimHitContainer()
@@ -140,14 +143,17 @@ class _HitReader(ae.IReader):
 class _TrackSink(ae.IAlgorithm):
     """Collects each event's ambiguity-resolved tracks as TRACKS columns, in hit indices."""
 
-    def __init__(self, clock: ac.StageClock, out: dict[int, tuple[dict, dict]]) -> None:
+    def __init__(self, clock: ac.StageClock, out: dict[int, tuple[dict, dict]], on_event: Callable[[], None] | None) -> None:
         ae.IAlgorithm.__init__(self, "HepganTrackSink", acts.logging.WARNING)
         self._clock = clock
         self._out = out
+        self._on_event = on_event
+        self.hits = self.dropped = 0  # hits seen, and those digitisation made no measurement of
         self._handles = {}
         for name, kind, key in (
             ("tracks", ae.ConstTrackContainer, ac.KEY_TRACKS),
             ("simhits", ae.SimHitContainer, ac.KEY_SIMHITS),
+            ("measurements", ae.MeasurementContainer, ac.KEY_MEASUREMENTS),
             ("measurement_simhits", ae.MeasurementSimHitsMap, ac.KEY_MEAS_SIMHITS),
         ):
             handle = ae.ReadDataHandle(self, kind, name)
@@ -157,17 +163,31 @@ class _TrackSink(ae.IAlgorithm):
     def execute(self, context: ae.AlgorithmContext) -> ae.ProcessCode:
         data = {name: h(context.eventStore) for name, h in self._handles.items()}
         hit_of_simhit = np.array([h.index for h in data["simhits"]], np.int64)
-        n_meas = len(hit_of_simhit)  # exact smearing: one measurement per sim hit
+        # Not one measurement per sim hit: digitisation drops a hit outside its module's active
+        # area (a file whose modules sit elsewhere than the generic detector's, e.g. TrackML's).
+        n_meas = len(data["measurements"])
         to_sim = data["measurement_simhits"]
-        simhit_of_measurement = np.array([to_sim.valuesFor(i)[0] for i in range(n_meas)], np.int64)
+        simhit_of_measurement = np.full(n_meas, -1, np.int64)
+        for i in range(n_meas):
+            linked = to_sim.valuesFor(i)
+            if len(linked):
+                simhit_of_measurement[i] = linked[0]
+        if (simhit_of_measurement < 0).any():
+            msg = f"event {context.eventNumber}: {int((simhit_of_measurement < 0).sum())} ACTS measurements map to no hit"
+            raise RuntimeError(msg)
+        self.hits += len(hit_of_simhit)
+        self.dropped += len(hit_of_simhit) - n_meas
         hit_of_measurement = hit_of_simhit[simhit_of_measurement] if n_meas else np.zeros(0, np.int64)
         tracks = ac.convert_tracks(data["tracks"], hit_of_measurement)
         self._out[int(context.eventNumber)] = (tracks, self._clock.take())
+        if self._on_event is not None:
+            self._on_event()
         return ae.ProcessCode.SUCCESS
 
 
 def reconstruct_events(events: list[EventHits], *, b_field: float, source: str,
-                       seeds_per_middle_sp: int = 1) -> tuple[list[dict], dict[str, float]]:  # fmt: skip
+                       seeds_per_middle_sp: int = 1,
+                       on_event: Callable[[], None] | None = None) -> tuple[list[dict], dict[str, float]]:  # fmt: skip
     """ACTS seeding + CKF + ambiguity resolution on `events` (one thread, in order).
 
     Args:
@@ -175,6 +195,7 @@ def reconstruct_events(events: list[EventHits], *, b_field: float, source: str,
         b_field: solenoid field (tesla) the events were made in.
         source: names the input in error messages (file and entry range).
         seeds_per_middle_sp: the seed finder's ``maxSeedsPerSpM`` (1: ``hepgan simulate``'s).
+        on_event: called after each event (progress).
 
     Returns:
         Per event, the TRACKS columns (``track_hit_index`` indexes the event's hits); and
@@ -206,11 +227,16 @@ def reconstruct_events(events: list[EventHits], *, b_field: float, source: str,
         for stage in ACTS_STAGES:
             ac.add_stage(s, clock, stage, stages[stage], keep_alive)
             keep_alive += stages[stage]
-        sink = _TrackSink(clock, out)
+        sink = _TrackSink(clock, out, on_event)
         s.addAlgorithm(sink)
         t0 = time.perf_counter()
         s.run()
         log.debug("acts reco of %d events of %s: %.1f s", len(events), source, time.perf_counter() - t0)
+    if sink.dropped:
+        log.warning(
+            "%s: %d of %d hits lie outside the active area of their generic-detector module and were left out "
+            "(is the file's detector ACTS's generic detector?)", source, sink.dropped, sink.hits,
+        )  # fmt: skip
     if sorted(out) != list(range(len(events))):
         msg = f"{source}: ACTS returned events {sorted(out)} of {len(events)}"
         raise RuntimeError(msg)

@@ -1,4 +1,4 @@
-"""Reading and writing event files (ROOT TTrees through uproot), with validation.
+"""Reading and writing event files (ROOT TTrees or RNTuples through uproot), with validation.
 
 Reading is chunked (a bounded number of events in memory at once) and checks every file against
 the schema of `hepgan.io.schema`: a missing tree or branch, a wrong dtype, non-finite coordinates
@@ -27,6 +27,7 @@ import uproot
 
 from hepgan.errors import HepganError, InputError, closest
 from hepgan.io.atomic import temporary_path
+from hepgan.io.rootfile import TREE_CLASSES, branch_layout, check_root_signature, is_event_tree
 from hepgan.io.schema import ACTS_TIMING, HITS, PARTICLES, SCHEMAS, TRACKS, TreeSchema
 
 __all__ = [
@@ -169,6 +170,7 @@ def _open_root(path: Path) -> Any:
     if path.is_dir():
         msg = f"{path}: is a folder, expected a ROOT file"
         raise InputError(msg)
+    check_root_signature(path)
     try:
         return uproot.open(path)
     except _READ_ERRORS as err:
@@ -189,26 +191,28 @@ def _check_branch(path: Path, tree_name: str, tree: Any, schema: TreeSchema, our
     """The branch exists, is jagged when it should be, and holds numbers of the right kind."""
     where = f"{path}: tree '{tree_name}'"
     if theirs not in tree:
-        available = [k for k in tree.keys() if not k.startswith("n") or k[1:] not in tree]
+        available = [k for k in tree.keys() if not k.startswith("n") or k[1:] not in tree]  # noqa: SIM118  (iterating a TTree yields branches)
         msg = f"{where}: missing branch '{theirs}' (expected {'jagged ' if schema.branch(ours).jagged else ''}"
-        msg += f"{schema.branch(ours).dtype}); {closest(theirs, available)}"
+        msg += f"{schema.branch(ours).dtype}); {closest(theirs, available)}; "
+        msg += "if your file names it otherwise, map it with --branch-map FILE.toml"
         raise InputError(msg)
     expected = schema.branch(ours)
-    interpretation = tree[theirs].interpretation
-    jagged = isinstance(interpretation, uproot.AsJagged)
-    if jagged:
-        interpretation = interpretation.content
-    if not isinstance(interpretation, uproot.AsDtype):
+    jagged, dtype = branch_layout(tree, theirs)
+    if dtype is None:
         msg = f"{where}: branch '{theirs}' holds {tree[theirs].typename}, expected {expected.dtype} numbers"
         raise InputError(msg)
-    kind = interpretation.to_dtype.kind
     # Any float width for floats and any integer width for integers: users' files differ and
     # the cast is exact or harmless; a float where an integer id is expected is not.
     allowed = {"f": "f", "i": "iu", "b": "biu"}[expected.kind]
-    if kind not in allowed or jagged != expected.jagged:
+    if expected.jagged and not jagged and dtype.kind in allowed:
+        # The usual cause: a flat ntuple, one hit per entry, where hepgan reads one entry per event.
+        msg = (f"{where}: branch '{theirs}' holds one {dtype} per entry, expected a list per event: hepgan reads one "
+               "entry per event; a flat ntuple (one hit per entry) must be regrouped by event_id first (ak.unflatten)")
+        raise InputError(msg)  # fmt: skip
+    if dtype.kind not in allowed or jagged != expected.jagged:
         shape = "one list per event" if expected.jagged else "one value per event"
-        got = f"{'jagged ' if jagged else ''}{interpretation.to_dtype}"
-        msg = f"{where}: branch '{theirs}' has dtype {got}, expected {expected.dtype} ({shape})"
+        got = f"{'a list of ' if jagged else ''}{dtype}"
+        msg = f"{where}: branch '{theirs}' holds {got}, expected {expected.dtype} ({shape})"
         raise InputError(msg)
 
 
@@ -242,14 +246,16 @@ def open_event_file(
             try:
                 tree = root[theirs]
             except uproot.KeyInFileError as err:
-                available = [k.split(";")[0] for k, c in root.classnames().items() if c == "TTree"]
+                available = [k.split(";")[0] for k, c in root.classnames().items() if c in TREE_CLASSES]
                 msg = f"{path}: missing tree '{theirs}' (expected the {name} tree); {closest(theirs, available)}"
+                if available:
+                    msg += f"; if one of them is it, pass --branch-map FILE.toml with [{name}] tree = \"{available[0]}\""
                 raise InputError(msg) from err
             except _READ_ERRORS as err:
                 msg = f"{path}: cannot read tree '{theirs}' ({type(err).__name__}: {_first_line(err)})"
                 raise InputError(msg) from err
-            if not isinstance(tree, uproot.TTree):
-                msg = f"{path}: '{theirs}' is a {type(tree).__name__}, expected a TTree (the {name} tree)"
+            if not is_event_tree(tree):
+                msg = f"{path}: '{theirs}' is a {tree.classname}, not a tree of events (a TTree or an RNTuple)"
                 raise InputError(msg)
             wanted = _branch_names_to_read(schema, truth=truth)
             # optional branches (newer truth) are read where the file has them
@@ -296,7 +302,7 @@ def _read_tree(ef: EventFile, name: str, start: int, stop: int) -> ak.Array:
         raw = tree.arrays(theirs, entry_start=start, entry_stop=stop, library="ak", how=dict)
     except _READ_ERRORS as err:
         msg = (
-            f"{ef.path}: tree '{tree.name}': cannot read entries {start}-{stop} "
+            f"{ef.path}: tree '{ef.branch_map.tree(name)}': cannot read entries {start}-{stop} "
             f"(damaged or truncated file? {type(err).__name__}: {_first_line(err)})"
         )
         raise InputError(msg) from err
@@ -582,7 +588,7 @@ class RootEventWriter:
             return  # the exception of the block goes on
         try:
             self._file.close()
-            os.replace(self._tmp, self.path)
+            self._tmp.replace(self.path)
         except OSError as err:
             self._file = None
             self._tmp.unlink(missing_ok=True)

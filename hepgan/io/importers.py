@@ -1,7 +1,9 @@
 """Foreign event formats to the hepgan ROOT format: TrackML CSV and ACTS CSV.
 
 TrackML (Kaggle 2018) events are files ``event<N>-hits.csv``, ``-truth.csv`` and
-``-particles.csv`` in one folder. ACTS's CSV writers give ``event<N>-measurements.csv``
+``-particles.csv`` in one folder; without the truth files (real data, hits-only samples) the
+output holds hits without truth, which reco and triage read. Any file may be gzipped
+(``.csv.gz``, the form TrackML samples are often shipped in). ACTS's CSV writers give ``event<N>-measurements.csv``
 (local coordinates), ``-measurement-simhit-map.csv``, ``-hits.csv`` (simulated hits) and
 ``-particles.csv``; measured global positions need the surfaces, which ACTS's
 ``CsvTrackingGeometryWriter`` writes as ``detectors.csv`` (centre and rotation of each module).
@@ -13,6 +15,9 @@ a missing column is an `InputError` naming the file and column.
 from __future__ import annotations
 
 import csv
+import gzip
+import io
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -24,21 +29,31 @@ import numpy as np
 
 from hepgan.errors import InputError
 from hepgan.io.events import HITS, PARTICLES, RootEventWriter
-from hepgan.io.schema import pack_particle_id
+from hepgan.io.schema import TreeSchema, pack_particle_id
 
 __all__ = ["FORMATS", "decode_geometry_id", "import_events", "read_csv_columns"]
 
 log = logging.getLogger(__name__)
 
-_EVENT_RE = re.compile(r"^event(\d+)-(.+)\.csv$")
+#: The hits tree of a file without truth (real data): what reco and triage read.
+_HITS_NO_TRUTH = TreeSchema("hits", tuple(b for b in HITS.branches if not b.truth))
+
+_EVENT_RE = re.compile(r"^event(\d+)-(.+)\.csv(?:\.gz)?$")
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    """A CSV file, gzipped or not, as text."""
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), newline="")
+    return path.open(newline="")
 
 
 def read_csv_columns(path: Path, columns: Sequence[str], dtypes: Sequence[type]) -> dict[str, np.ndarray]:
     """Read the named `columns` of a CSV file with a header line, one numpy array per column."""
     try:
-        with path.open(newline="") as fh:
+        with _open_text(path) as fh:
             header = next(csv.reader(fh), None)
-    except OSError as err:
+    except (OSError, EOFError) as err:
         msg = f"{path}: cannot read ({err})"
         raise InputError(msg) from err
     if not header:
@@ -79,7 +94,7 @@ def read_csv_columns(path: Path, columns: Sequence[str], dtypes: Sequence[type])
 
 
 def _read_int_column(path: Path, column: int) -> np.ndarray:
-    with path.open(newline="") as fh:
+    with _open_text(path) as fh:
         rows = csv.reader(fh)
         next(rows)
         return np.array([int(r[column]) for r in rows], dtype=np.uint64).astype(np.int64)
@@ -99,7 +114,7 @@ def decode_geometry_id(geometry_id: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 class _Event:
     event_id: int
     hits: dict[str, np.ndarray]
-    particles: dict[str, np.ndarray]
+    particles: dict[str, np.ndarray] | None  # None: no truth (hits only)
 
 
 def _event_files(src: Path, suffix: str) -> list[tuple[int, Path]]:
@@ -112,17 +127,20 @@ def _event_files(src: Path, suffix: str) -> list[tuple[int, Path]]:
         if m and m.group(2) == suffix:
             found.append((int(m.group(1)), p))
     if not found:
-        msg = f"{src}: no event<N>-{suffix}.csv files found"
+        msg = f"{src}: no event<N>-{suffix}.csv (or .csv.gz) files found"
         raise InputError(msg)
     return found
 
 
-def _sibling(path: Path, event_id_text: str, suffix: str) -> Path:
-    sib = path.with_name(f"event{event_id_text}-{suffix}.csv")
-    if not sib.exists():
-        msg = f"{sib}: missing (needed beside {path.name})"
+def _sibling(path: Path, event_id_text: str, suffix: str, *, required: bool = True) -> Path | None:
+    for ext in (".csv", ".csv.gz"):
+        sib = path.with_name(f"event{event_id_text}-{suffix}{ext}")
+        if sib.exists():
+            return sib
+    if required:
+        msg = f"{path.with_name(f'event{event_id_text}-{suffix}.csv')}: missing (needed beside {path.name})"
         raise InputError(msg)
-    return sib
+    return None
 
 
 def _particle_columns(
@@ -153,7 +171,13 @@ def _trackml_events(src: Path) -> Iterator[_Event]:
             ("hit_id", "x", "y", "z", "volume_id", "layer_id", "module_id"),
             (np.int64, np.float32, np.float32, np.float32, np.int32, np.int32, np.int32),
         )
-        truth_path = _sibling(hits_path, text_id, "truth")
+        truth_path = _sibling(hits_path, text_id, "truth", required=False)
+        if truth_path is None:
+            order = np.argsort(hits["hit_id"], kind="stable")
+            reco = {"hit_x": "x", "hit_y": "y", "hit_z": "z", "hit_volume_id": "volume_id",
+                    "hit_layer_id": "layer_id", "hit_module_id": "module_id"}  # fmt: skip
+            yield _Event(event_id, {ours: hits[theirs][order] for ours, theirs in reco.items()}, None)
+            continue
         truth = read_csv_columns(
             truth_path, ("hit_id", "particle_id", "tx", "ty", "tz"), (np.int64, np.int64, np.float32, np.float32, np.float32)
         )
@@ -289,10 +313,22 @@ def import_events(
         msg = f"unknown format {fmt!r}; available: {sorted(FORMATS)}"
         raise InputError(msg)
     events = _trackml_events(src) if fmt == "trackml" else _acts_csv_events(src, Path(detectors) if detectors else None)
+    first = next(events, None)
+    if first is None:  # _event_files refuses an empty folder; kept for a format that yields none
+        msg = f"{src}: no events"
+        raise InputError(msg)
+    truth = first.particles is not None
+    if not truth:
+        log.info("%s: no truth files (event<N>-truth.csv): importing hits only; efficiencies will need truth", src)
+    schemas = [HITS, PARTICLES.required()] if truth else [_HITS_NO_TRUTH]
     n = 0
-    with RootEventWriter(output, [HITS, PARTICLES.required()]) as writer:
+    with RootEventWriter(output, schemas) as writer:
         batch: list[_Event] = []
-        for event in events:
+        for event in itertools.chain([first], events):
+            if (event.particles is not None) != truth:
+                msg = (f"{src}: event {event.event_id} {'has' if event.particles is not None else 'lacks'} truth files "
+                       f"and event {first.event_id} {'has' if truth else 'lacks'} them; expected all or none")  # fmt: skip
+                raise InputError(msg)
             batch.append(event)
             if len(batch) >= chunk_events:
                 _write_batch(writer, batch)
@@ -301,13 +337,15 @@ def import_events(
         if batch:
             _write_batch(writer, batch)
             n += len(batch)
-    log.info("imported %d events from %s to %s", n, src, output)
+    log.debug("imported %d events from %s to %s", n, src, output)
     return n
 
 
 def _write_batch(writer: RootEventWriter, batch: list[_Event]) -> None:
     ids = np.array([e.event_id for e in batch], dtype=np.int64)
     for tree, attr in (("hits", "hits"), ("particles", "particles")):
+        if tree not in writer.schemas:
+            continue
         schema = writer.schemas[tree]
         cols: dict[str, object] = {"event_id": ids}
         for b in schema.branches[1:]:

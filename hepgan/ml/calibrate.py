@@ -39,10 +39,10 @@ MIN_TRACKS = 1000
 
 
 def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], *, max_events: int = 0,
-                     seed: int = 0, dry_run: bool = False) -> dict:  # fmt: skip
+                     seed: int = 0, dry_run: bool = False, output: str | os.PathLike | None = None) -> dict:  # fmt: skip
     """Measure the pull widths of `model` on the events of `inputs` (files with hits and the
-    classic ``tracks``) and write ``spread_scale`` into the model file (atomically: a temporary
-    file renamed over it), unless `dry_run`.
+    classic ``tracks``) and write the model with ``spread_scale`` in its metadata to `output`
+    (default: `model` itself; atomically: a temporary file renamed over it), unless `dry_run`.
 
     Returns a dict with ``pull_width_before`` and ``spread_scale`` per parameter, the events
     and tracks used.
@@ -102,6 +102,7 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     for entry in proto.metadata_props:
         if entry.key == "hepgan":
             entry.value = json.dumps(doc)
-    write_bytes_atomically(model, proto.SerializeToString())
-    log.info("calibrated %s: spread scale %s", model, np.round(scale, 3).tolist())
+    target = Path(output) if output is not None else model
+    write_bytes_atomically(target, proto.SerializeToString())
+    log.info("calibrated %s -> %s: spread scale %s", model, target, np.round(scale, 3).tolist())
     return result

@@ -25,7 +25,7 @@ import numpy as np
 from hepgan.errors import HepganError, InputError
 from hepgan.io.atomic import write_bytes_atomically
 
-__all__ = ["METADATA_KEY", "ParityError", "check_model_file", "export_onnx"]
+__all__ = ["METADATA_KEY", "ParityError", "check_model_file", "export_onnx", "sidecar_paths", "write_sidecars"]
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,49 @@ def _load_keras(path: Path):
         raise InputError(msg) from err
 
 
-def _metadata(model_dir: Path, model) -> dict[str, Any]:
-    """The `hepgan` metadata from the files beside the checkpoint (config, card, dataset)."""
+def sidecar_paths(model_path: Path) -> tuple[Path, Path]:
+    """A shipped model's export files: ``<name>.export.json`` (the metadata of its ONNX, the
+    spread calibration included) and ``<name>.parity.npz`` (real features for the parity check),
+    which stand in for the training folder (config.json, the datasets) a shipped model has not."""
+    return model_path.with_suffix(".export.json"), model_path.with_suffix(".parity.npz")
+
+
+def _sidecar_metadata(model_path: Path) -> dict[str, Any] | None:
+    meta_path, parity_path = sidecar_paths(model_path)
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as err:
+        msg = f"{meta_path}: not a JSON document ({err})"
+        raise InputError(msg) from err
+    missing = [k for k in ("n_features", "noise_dim", "n_samples", "geometry", "feature_config") if k not in meta]
+    if not isinstance(meta, dict) or missing:
+        msg = f"{meta_path}: missing keys {missing}; expected the 'hepgan' metadata of the model's ONNX file"
+        raise InputError(msg)
+    if not parity_path.exists():
+        msg = f"{parity_path}: missing; export of a shipped model needs its parity features beside {meta_path.name}"
+        raise InputError(msg)
+    return {**meta, "_parity_features": str(parity_path)}
+
+
+def _metadata(model_dir: Path, model, model_path: Path | None = None) -> dict[str, Any]:
+    """The `hepgan` metadata from the files beside the checkpoint (config, card, dataset), or
+    from a shipped model's sidecar files (:func:`sidecar_paths`)."""
     import hepgan
     from hepgan.ml.dataset import DatasetConfig
     from hepgan.reco.geometry import GENERIC_DETECTOR
 
     config_path = model_dir / "config.json"
     card_path = model_dir / "model_card.json"
+    if not config_path.exists() and model_path is not None:
+        shipped = _sidecar_metadata(model_path)
+        if shipped is not None:
+            return shipped
     if not config_path.exists():
-        msg = f"{config_path}: missing; export needs the resolved training config saved beside the model"
+        sidecar = sidecar_paths(model_path)[0].name if model_path is not None else "<name>.export.json"
+        msg = (f"{config_path}: missing; export needs the resolved training config saved beside the model "
+               f"(hepgan train writes it), or a shipped model's {sidecar} and parity features")  # fmt: skip
         raise InputError(msg)
     config = json.loads(config_path.read_text())
     card = json.loads(card_path.read_text()) if card_path.exists() else {}
@@ -98,9 +131,16 @@ def _metadata(model_dir: Path, model) -> dict[str, Any]:
 
 
 def _parity_inputs(meta: dict, n: int = 512, seed: int = 7) -> dict[str, np.ndarray]:
-    """Real features from the validation set when it is reachable, else the training set."""
+    """Real features from the validation set when it is reachable, else the training set (or
+    a shipped model's parity features)."""
     from hepgan.ml.train import load_shards
 
+    if "_parity_features" in meta:
+        with np.load(meta["_parity_features"], allow_pickle=False) as doc:
+            features = doc["condition"][:n]
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal((len(features), meta["n_samples"], meta["noise_dim"])).astype(np.float32)
+        return {"condition": features.astype(np.float32), "noise": noise}
     train_cfg = meta["training"]["config"]
     for folder in (train_cfg.get("validation"), train_cfg.get("dataset")):
         if folder and (Path(folder) / "stats.json").exists():
@@ -145,7 +185,7 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, *, ops
 
     model_path, output = Path(model_path), Path(output)
     model = _load_keras(model_path)
-    meta = _metadata(model_path.parent, model)
+    meta = _metadata(model_path.parent, model, model_path)
     spec = (
         tf.TensorSpec((None, meta["n_features"]), tf.float32, name="condition"),
         tf.TensorSpec((None, None, meta["noise_dim"]), tf.float32, name="noise"),
@@ -160,7 +200,7 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, *, ops
     proto = _rename_outputs(proto)
     entry = proto.metadata_props.add()
     entry.key = METADATA_KEY
-    entry.value = json.dumps(meta)
+    entry.value = json.dumps({k: v for k, v in meta.items() if k != "_parity_features"})
     onnx.checker.check_model(proto)
 
     inputs = _parity_inputs(meta)
@@ -173,7 +213,7 @@ def export_onnx(model_path: str | os.PathLike, output: str | os.PathLike, *, ops
         raise ParityError(msg)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomically(output, proto.SerializeToString())
-    log.info("exported %s -> %s (max abs diff %s)", model_path, output, diffs)
+    log.debug("exported %s -> %s (max abs diff %s)", model_path, output, diffs)
     return diffs
 
 
@@ -226,3 +266,39 @@ def _rename_outputs(proto):
         msg = f"exported graph has outputs {names}, expected {list(wanted)}"
         raise HepganError(msg)
     return proto
+
+
+def write_sidecars(onnx_model: str | os.PathLike, keras_model: str | os.PathLike, events: str | os.PathLike,
+                   *, n: int = 256, seed: int = 7) -> tuple[Path, Path]:  # fmt: skip
+    """Write `keras_model`'s export files (:func:`sidecar_paths`) for shipping: the metadata of
+    `onnx_model` (its export of the same checkpoint) and the features of `n` seeds drawn from
+    the events of `events` (held-out, e.g. a validation file), built as the engine builds them."""
+    from hepgan.io.atomic import atomic_output, write_text_atomically
+    from hepgan.io.events import iterate_chunks
+    from hepgan.reco.engine import Engine
+    from hepgan.reco.features import build_features
+    from hepgan.reco.seeding import find_seeds
+
+    engine = Engine(onnx_model)
+    parts = []
+    for chunk in iterate_chunks(events, trees=("hits",), step_events=10):
+        hits = chunk["hits"]
+        for i in range(len(hits)):
+            x, y, z, vol, lay = (np.asarray(hits[k][i]) for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id"))
+            layer = engine.geometry.layer_index(vol, lay)
+            seeds = find_seeds(x, y, z, vol, lay, geometry=engine.geometry, config=engine.seeding_config, layer=layer)
+            feats, _ = build_features(x, y, z, layer, seeds, config=engine.feature_config, table=engine._table,
+                                      geometry=engine.geometry)  # fmt: skip
+            parts.append(feats)
+        if sum(len(p) for p in parts) >= 4 * n:
+            break
+    features = np.concatenate(parts).astype(np.float32)
+    if len(features) < n:
+        msg = f"{events}: {len(features)} seeds; expected at least {n} for the parity features"
+        raise InputError(msg)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(features), n, replace=False))
+    meta_path, parity_path = sidecar_paths(Path(keras_model))
+    write_text_atomically(meta_path, json.dumps(dict(engine.info.metadata), indent=1) + "\n")
+    with atomic_output(parity_path) as tmp, tmp.open("wb") as fh:
+        np.savez_compressed(fh, condition=features[chosen])
+    return meta_path, parity_path

@@ -9,13 +9,17 @@ the layout of ACTS's tracks (``hepgan.io.schema.TRACKS``: ``event_id`` and the j
   :mod:`hepgan.distributed`).
 * Atomic: an output is written under a hidden temporary name and renamed when complete
   (``hepgan.io.events.RootEventWriter``); a file under the final name is always whole.
-* Resumable: an input whose output exists is skipped; temporaries left by killed runs (their
-  process id no longer alive on this machine) are removed before starting.
+* Resumable: every output records what made it (engine, model and its sha256, seed, cuts,
+  branch map, field, hepgan's version: :mod:`hepgan.reco.provenance`). An input whose output
+  was made the same way is skipped; one made another way (or recording nothing) is redone, with
+  a warning saying what differs; ``resume=False`` (``--force``) redoes all. Temporaries left by
+  killed runs (their process id no longer alive on this machine) are removed before starting.
 * Reproducible: the noise of each event is seeded by (seed, event_id), so outputs do not
   depend on chunking or on the number of workers.
 
-Every run returns (and logs) a summary: events, tracks per event, and ms/event per stage
-(read, seeding, features, network, assignment, ambiguity, write).
+Every run returns a summary: events, tracks per event, ms/event per stage (read, seeding,
+features, network, assignment, ambiguity, write) and, apart from them, the one-off start-up
+(``startup_s``: loading the model, compiling or loading the numba kernels on a warm-up event).
 
 Engines: ``onnx`` (the surrogate, :mod:`hepgan.reco.engine`) and ``acts`` (the classic chain on the
 same hits, :mod:`hepgan.acts.classic`; needs pyacts, the ``sim`` extra), same output layout.
@@ -28,28 +32,31 @@ when neither says).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import awkward as ak
 import numpy as np
-from tqdm import tqdm
 
-from hepgan.distributed import make_executor
+from hepgan.distributed import SerialExecutor, make_executor
 from hepgan.errors import InputError
 from hepgan.io.atomic import clean_stale_temporaries
-from hepgan.io.events import METADATA_KEY, BranchMap, RootEventWriter, open_event_file, read_file_metadata, read_range
-from hepgan.io.schema import TRACKS
+from hepgan.io.events import BranchMap, RootEventWriter, open_event_file, read_range
+from hepgan.io.notice import NOTICE_AFTER_S, Progress, slow_notice
+from hepgan.io.schema import CLASSIC_TRACKS, TRACKS
+from hepgan.io.writable import check_writable
 from hepgan.reco.ambiguity import AmbiguityConfig
 from hepgan.reco.assignment import AssignmentConfig
 from hepgan.reco.engine import ENGINE_STAGES, cached_engine
 from hepgan.reco.model_file import shipped_model_path
+from hepgan.reco.provenance import differences, provenance, recorded_provenance, resolve_field
 
 __all__ = [
     "ACTS_ENGINE_STAGES",
@@ -157,7 +164,8 @@ class RangeResult:
         """The TRACKS columns of these events (jagged awkward arrays), for the writer."""
         cols: dict[str, Any] = {"event_id": self.event_id}
         for name in _PER_TRACK:
-            cols[name] = ak.unflatten(self.flat[name], self.ntracks)
+            if name in self.flat:  # the classic engine has no sampled spread
+                cols[name] = ak.unflatten(self.flat[name], self.ntracks)
         cols["track_hit_index"] = ak.unflatten(self.flat["track_hit_index"], self.nindex)
         return cols
 
@@ -176,22 +184,30 @@ def _flatten_tracks(per_event: list[dict[str, np.ndarray]]) -> tuple[np.ndarray,
     nindex = np.array([len(t["track_hit_index"]) for t in per_event], dtype=np.int64)
     flat = {}
     for name in _TRACK_BRANCHES:
+        if per_event and name not in per_event[0]:  # optional branches this engine has no values for
+            continue
         dtype = TRACKS.branch(name).dtype
         flat[name] = np.concatenate([t[name] for t in per_event]).astype(dtype) if per_event else np.zeros(0, dtype)
     return ntracks, nindex, flat
 
 
-def process_range(path: str, start: int, stop: int, options: RecoOptions, b_field: float | None = None) -> RangeResult:
+_HIT_COLUMNS = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
+
+
+def process_range(path: str, start: int, stop: int, options: RecoOptions, b_field: float | None = None,
+                  on_event: Callable[[], None] | None = None) -> RangeResult:  # fmt: skip
     """Reconstruct events ``[start, stop)`` of `path` (the task of a reco run).
 
     Reads the hits tree without truth branches, validates it (``hepgan.io.events``), and runs the
     process's cached Engine on every event, or ACTS at `b_field` (tesla) for the acts engine.
+    `on_event` is called after each event (the progress bar of a run in this process).
     """
     if options.engine_name == "acts":
-        return _process_range_acts(path, start, stop, options, DEFAULT_B_FIELD_T if b_field is None else b_field)
+        field_t = DEFAULT_B_FIELD_T if b_field is None else b_field
+        return _process_range_acts(path, start, stop, options, field_t, on_event)
     engine = options.engine()
     t0 = time.perf_counter()
-    names = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
+    names = _HIT_COLUMNS
     event_id, counts, flat_hits = _read_hits(path, start, stop, options, names)
     ms = dict.fromkeys(("read", *ENGINE_STAGES), 0.0)
     ms["read"] = (time.perf_counter() - t0) * 1e3
@@ -212,6 +228,8 @@ def process_range(path: str, start: int, stop: int, options: RecoOptions, b_fiel
         per_event.append(tracks)
         n_unknown[j] = int((engine.geometry.layer_index(vol, lay) < 0).sum())
         n_assigned[j] = len(np.unique(tracks["track_hit_index"]))
+        if on_event is not None:
+            on_event()
     ntracks, nindex, flat = _flatten_tracks(per_event)
     return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned)
 
@@ -225,7 +243,8 @@ def _import_acts_reco() -> Any:
     return acts_reco
 
 
-def _process_range_acts(path: str, start: int, stop: int, options: RecoOptions, b_field: float) -> RangeResult:
+def _process_range_acts(path: str, start: int, stop: int, options: RecoOptions, b_field: float,
+                        on_event: Callable[[], None] | None = None) -> RangeResult:  # fmt: skip
     """The acts engine's task: ACTS seeding, CKF and ambiguity resolution on the file's hits."""
     acts_reco = _import_acts_reco()
     t0 = time.perf_counter()
@@ -237,7 +256,7 @@ def _process_range_acts(path: str, start: int, stop: int, options: RecoOptions, 
         acts_reco.EventHits(int(event_id[j]), *(flat_hits[k][offsets[j] : offsets[j + 1]] for k in names))
         for j in range(len(event_id))
     ]
-    per_event, ms = acts_reco.reconstruct_events(events, b_field=b_field, source=f"{path} entries {start}-{stop}")
+    per_event, ms = acts_reco.reconstruct_events(events, b_field=b_field, source=f"{path} entries {start}-{stop}", on_event=on_event)
     ms = {"read": read_ms, **ms}
     ntracks, nindex, flat = _flatten_tracks(per_event)
     n_assigned = np.array([len(np.unique(t["track_hit_index"])) for t in per_event], np.int64)
@@ -256,44 +275,12 @@ class _FilePlan:
     input: Path
     output: Path
     n_events: int
-    skip: bool
     ranges: list[tuple[int, int]]
+    skip: bool = False
+    redone: str = ""  # why an existing output is redone ('' when there was none)
 
 
-def _same_field(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-3 * max(abs(b), 1.0)
-
-
-def resolve_field(path: Path, declared: float | None, model_field: float | None) -> float | None:
-    """The field (tesla) `path`'s events were made in: recorded by ``hepgan simulate``
-    (metadata), else `declared` by the user, else unknown (None).
-
-    Refuses a file whose field differs from `model_field` (the onnx engine's model): the
-    generator's momenta scale with the field it was trained at, and no per-event flag can
-    see that (measured: at 1.5 T its q/p is wrong while hits and scores look normal). Also
-    refuses a declaration that contradicts the file's record.
-    """
-    recorded = read_file_metadata(path).get("b_field_t")
-    where = f"metadata '{METADATA_KEY}' b_field_t"
-    if recorded is not None and (isinstance(recorded, bool) or not isinstance(recorded, int | float)):
-        msg = f"{path}: {where} is {recorded!r}; expected the field in tesla (a number)"
-        raise InputError(msg)
-    if recorded is not None and declared is not None and not _same_field(float(recorded), declared):
-        msg = f"{path}: events made in a {recorded} T field ({where}), but --b-field declares {declared} T"
-        raise InputError(msg)
-    if recorded is None and declared is None:
-        return None
-    value, source = (float(recorded), where) if recorded is not None else (float(declared), "--b-field")
-    if model_field is not None and not _same_field(value, model_field):
-        msg = (
-            f"{path}: events made in a {value} T field ({source}), but the model was trained at {model_field} T; "
-            "its momenta would be wrong: use a model trained at that field, or --engine acts"
-        )
-        raise InputError(msg)
-    return value
-
-
-def _plan(inputs: Sequence[Path], out_dir: Path, *, step_events: int, resume: bool, branch_map: BranchMap | None) -> list[_FilePlan]:
+def _plan(inputs: Sequence[Path], out_dir: Path, *, step_events: int, branch_map: BranchMap | None) -> list[_FilePlan]:
     plans = []
     seen: dict[Path, Path] = {}
     for path in inputs:
@@ -306,10 +293,86 @@ def _plan(inputs: Sequence[Path], out_dir: Path, *, step_events: int, resume: bo
         with open_event_file(path, trees=("hits",), truth=False, branch_map=branch_map) as ef:
             n = ef.num_entries
         clean_stale_temporaries(out)
-        skip = resume and out.exists()
-        ranges = [] if skip else [(s, min(s + step_events, n)) for s in range(0, n, step_events)]
-        plans.append(_FilePlan(path, out, n, skip, ranges))
+        plans.append(_FilePlan(path, out, n, [(s, min(s + step_events, n)) for s in range(0, n, step_events)]))
     return plans
+
+
+def _apply_resume_rule(plans: list[_FilePlan], records: dict[Path, dict[str, Any]], *, resume: bool) -> None:
+    """Skip an output made the same way; redo (and say why) one made otherwise
+    (:mod:`hepgan.reco.provenance`); without `resume` (``--force``) redo every one."""
+    for p in plans:
+        if not p.output.exists():
+            continue
+        if not resume:
+            p.redone = "--force"
+            log.debug("%s: redoing %s (--force)", p.input, p.output)
+            continue
+        why = differences(recorded_provenance(p.output), records[p.input])
+        if not why:
+            p.skip = True
+            log.info("%s: %s was made the same way; skipped (--force redoes it)", p.input, p.output)
+        else:
+            p.redone = why
+            log.warning("%s: redoing %s, made another way: %s", p.input, p.output, why)
+
+
+def _warm_up(options: RecoOptions, plans: list[_FilePlan]) -> None:
+    """Run the chain once on a few hits, untimed: the numba kernels compile (the first run
+    after an install, tens of seconds) or load from numba's cache, and the per-geometry tables
+    are built, so that these one-off costs stay out of the per-event figures."""
+    todo = [p for p in plans if not p.skip and p.n_events]
+    if not todo:
+        return
+    plan = todo[0]
+    stop = min(plan.n_events, 5)
+    if options.engine_name == "acts":
+        with slow_notice("building ACTS's generic detector"):
+            _import_acts_reco()._detector()
+        return
+    engine = options.engine()
+    event_id, counts, flat = _read_hits(str(plan.input), 0, stop, options, _HIT_COLUMNS)
+    j = int(np.argmax(counts))
+    lo = int(counts[:j].sum())
+    hits = [flat[k][lo : lo + counts[j]] for k in _HIT_COLUMNS]
+    known = engine.geometry.layer_index(hits[3], hits[4]) >= 0
+    with slow_notice("compiling the numba kernels (once after an install, about 30 s; numba caches them)"):
+        engine.reconstruct_event(*(h[known] for h in hits), event_id=int(event_id[j]))
+
+
+def _load(options: RecoOptions) -> tuple[float | None, str | None]:
+    """Load the engine now (a bad model fails at once, not in the first worker task); the
+    model's field and the hepgan version that exported it."""
+    if options.engine_name == "acts":
+        with slow_notice("loading pyacts"):
+            _import_acts_reco()
+        return None, None
+    with slow_notice(f"loading the model {options.model}"):
+        engine = options.engine()
+    return engine.feature_config.bfield, engine.info.metadata.get("hepgan_version")
+
+
+def _resolve_fields(plans: list[_FilePlan], options: RecoOptions, model_field: float | None) -> tuple[dict, list[Path]]:
+    """Each input's field (:func:`resolve_field`; the acts engine's default where unknown), and
+    the inputs that neither record nor declare one."""
+    fields = {p.input: resolve_field(p.input, options.b_field, model_field) for p in plans}
+    unknown = [path for path, value in fields.items() if value is None]
+    if options.engine_name == "acts":
+        fields.update(dict.fromkeys(unknown, DEFAULT_B_FIELD_T))
+    return fields, unknown
+
+
+def _warn_unknown_fields(plans: list[_FilePlan], unknown: list[Path], options: RecoOptions, model_field: float | None) -> None:
+    """One warning per input that will be reconstructed at an assumed field."""
+    for p in plans:
+        if p.skip or p.input not in unknown:
+            continue
+        if options.engine_name == "acts":
+            log.warning("%s records no field and none was declared (--b-field): ACTS runs at %s T", p.input, DEFAULT_B_FIELD_T)
+        else:
+            log.warning(
+                "%s records no field and none was declared (--b-field): assumed to be the model's %s T; "
+                "tracks' momenta are wrong if it is not", p.input, model_field,
+            )  # fmt: skip
 
 
 def run_files(
@@ -335,77 +398,42 @@ def run_files(
         msg = f"step_events must be >= 1, got {step_events}"
         raise InputError(msg)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        msg = f"{out_dir}: exists and is not a folder; expected the output folder"
-        raise InputError(msg)
-    plans = _plan(inputs, out_dir, step_events=step_events, resume=resume and write, branch_map=options.branch_map)
-    for p in plans:
-        if p.skip:
-            log.info("%s: output %s exists, skipped", p.input, p.output)
-    if options.engine_name == "acts":
-        _import_acts_reco()  # fails now, not in the first worker task, without pyacts
-        model_field = None
-    else:
-        # Load the model here too: a bad model fails at once, not in the first worker task.
-        model_field = options.engine().feature_config.bfield
-    fields = {p.input: resolve_field(p.input, options.b_field, model_field) for p in plans}
-    if options.engine_name == "acts":
-        for path, value in fields.items():
-            if value is None:
-                log.warning("%s records no field and none was declared (--b-field): ACTS runs at %s T", path, DEFAULT_B_FIELD_T)
-                fields[path] = DEFAULT_B_FIELD_T
+    check_writable(out_dir, folder=True)
+    plans = _plan(inputs, out_dir, step_events=step_events, branch_map=options.branch_map)
+    t_load = time.perf_counter()
+    model_field, model_version = _load(options)
+    acts = options.engine_name == "acts"
+    startup = {"pyacts_load" if acts else "model_load": time.perf_counter() - t_load}
+    fields, unknown = _resolve_fields(plans, options, model_field)
+    records = {p.input: provenance(options, model_version=model_version, b_field=fields[p.input]) for p in plans}
+    if write:
+        _apply_resume_rule(plans, records, resume=resume)
+    _warn_unknown_fields(plans, unknown, options, model_field)
     # Only now: a refused run (bad input, bad model) leaves no empty output folder behind.
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(str(p.input), a, b, options, fields[p.input]) for p in plans if not p.skip for a, b in p.ranges]
-    total_events = sum(p.n_events for p in plans if not p.skip)
-    stages = options.stages()
-    ms = dict.fromkeys(stages, 0.0)
-    files: list[dict[str, Any]] = []
-    n_events = n_tracks = 0
-    t_start = time.perf_counter()
+    t_warm = time.perf_counter()
+    _warm_up(options, plans)
+    startup["detector_build" if acts else "kernels"] = time.perf_counter() - t_warm
+    if sum(startup.values()) > NOTICE_AFTER_S:
+        parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in startup.items())
+        log.info("start-up took %.1f s (%s); not in the per-event times", sum(startup.values()), parts)
     executor = make_executor(workers=workers, scheduler=scheduler)
-    with executor, tqdm(total=total_events, desc="reco", unit="event", disable=not progress) as bar:
-        results = executor.map_ordered(process_range, tasks)
-        for plan in plans:
-            if plan.skip:
-                files.append({"input": str(plan.input), "output": str(plan.output), "status": "skipped", "events": plan.n_events})
-                continue
-            file_tracks = 0
-
-            def consume(writer: RootEventWriter | None, plan: _FilePlan = plan) -> int:
-                nonlocal n_events
-                count = 0
-                for _ in plan.ranges:
-                    r = next(results)
-                    for k, v in r.ms.items():
-                        ms[k] += v
-                    if writer is not None:
-                        t0 = time.perf_counter()
-                        writer.write_chunk("tracks", r.columns())
-                        ms["write"] += (time.perf_counter() - t0) * 1e3
-                    if on_result is not None:
-                        on_result(r)
-                    count += int(r.ntracks.sum())
-                    n_events += len(r.event_id)
-                    bar.update(len(r.event_id))
-                return count
-
-            if write:
-                with RootEventWriter(plan.output, [TRACKS]) as w:
-                    file_tracks = consume(w)
-                    t_close = time.perf_counter()
-                # closing (flush + rename) is writing too
-                ms["write"] += (time.perf_counter() - t_close) * 1e3
-            else:
-                file_tracks = consume(None)
-            n_tracks += file_tracks
-            files.append({
-                "input": str(plan.input), "output": str(plan.output) if write else None, "status": "done",
-                "events": plan.n_events, "tracks": file_tracks,
-            })  # fmt: skip
+    bar = Progress(sum(p.n_events for p in plans if not p.skip), bar=progress, desc="reco")
+    # In this process each event moves the bar; a cluster's tasks report when they return.
+    on_event = (lambda: bar.update(1)) if isinstance(executor, SerialExecutor) else None
+    tasks = [(str(p.input), a, b, options, fields[p.input], on_event) for p in plans if not p.skip for a, b in p.ranges]
+    t_start = time.perf_counter()
+    try:
+        with executor:
+            results = executor.map_ordered(process_range, tasks)
+            done = _consume(plans, results, records, options.stages(), bar, write=write, on_result=on_result,
+                            per_task=on_event is None)  # fmt: skip
+    finally:
+        bar.close()
     seconds = time.perf_counter() - t_start
+    n_events, n_tracks, ms, files = done
     per_event = {k: (v / n_events if n_events else 0.0) for k, v in ms.items()}
-    per_event["total"] = sum(per_event[k] for k in stages)
+    per_event["total"] = sum(per_event[k] for k in options.stages())
     summary = {
         "model": options.model,
         "engine": options.engine_name,
@@ -414,17 +442,61 @@ def run_files(
         "threads": options.threads,
         "files": files,
         "files_done": sum(f["status"] == "done" for f in files),
+        "files_redone": sum(f.get("redone", "") != "" for f in files),
         "files_skipped": sum(f["status"] == "skipped" for f in files),
         "events": n_events,
         "tracks": n_tracks,
         "tracks_per_event": n_tracks / n_events if n_events else 0.0,
+        # one-off costs of this process, kept out of ms_per_event (with a cluster, each worker
+        # pays them once more, inside its first task)
+        "startup_s": startup,
         # summed over workers: with N workers the wall time per event is about 1/N of it
         "ms_per_event": per_event,
         "seconds": seconds,
         "events_per_second": n_events / seconds if seconds > 0 else 0.0,
     }
-    log.info("reco: %d events, %.1f tracks/event, %.1f ms/event", n_events, summary["tracks_per_event"], per_event["total"])
+    log.debug("reco: %d events, %.1f tracks/event, %.1f ms/event", n_events, summary["tracks_per_event"], per_event["total"])
     return summary
+
+
+def _consume(plans: list[_FilePlan], results: Iterator[RangeResult], records: dict[Path, dict[str, Any]],
+             stages: tuple[str, ...], bar: Progress, *, write: bool,
+             on_result: Callable[[RangeResult], None] | None, per_task: bool) -> tuple[int, int, dict[str, float], list]:  # fmt: skip
+    """Write the results of every file's ranges, in order; (events, tracks, ms per stage, files)."""
+    ms = dict.fromkeys(stages, 0.0)
+    files: list[dict[str, Any]] = []
+    n_events = n_tracks = 0
+    for plan in plans:
+        entry: dict[str, Any] = {"input": str(plan.input), "output": str(plan.output) if write else None,
+                                 "events": plan.n_events}  # fmt: skip
+        if plan.skip:
+            files.append({**entry, "status": "skipped"})
+            continue
+        metadata = {"b_field_t": records[plan.input]["b_field_t"], "reco": records[plan.input]}
+        t_close = 0.0
+        schema = TRACKS if records[plan.input]["engine"] == "onnx" else CLASSIC_TRACKS
+        with RootEventWriter(plan.output, [schema], metadata=metadata) if write else contextlib.nullcontext() as writer:
+            count = 0
+            for _ in plan.ranges:
+                r = next(results)
+                for k, v in r.ms.items():
+                    ms[k] += v
+                if writer is not None:
+                    t0 = time.perf_counter()
+                    writer.write_chunk("tracks", r.columns())
+                    ms["write"] += (time.perf_counter() - t0) * 1e3
+                if on_result is not None:
+                    on_result(r)
+                count += int(r.ntracks.sum())
+                n_events += len(r.event_id)
+                if per_task:
+                    bar.update(len(r.event_id))
+            t_close = time.perf_counter()
+        if write:  # closing (flush + rename) is writing too
+            ms["write"] += (time.perf_counter() - t_close) * 1e3
+        n_tracks += count
+        files.append({**entry, "status": "done", "tracks": count, **({"redone": plan.redone} if plan.redone else {})})
+    return n_events, n_tracks, ms, files
 
 
 def reconstruct_files(
@@ -441,8 +513,8 @@ def reconstruct_files(
     progress: bool = True,
     seed: int = 0,
     batch_size: int = 8192,
-    assignment: AssignmentConfig = AssignmentConfig(),
-    ambiguity: AmbiguityConfig = AmbiguityConfig(),
+    assignment: AssignmentConfig = AssignmentConfig(),  # noqa: B008  (frozen: a shared default is safe)
+    ambiguity: AmbiguityConfig = AmbiguityConfig(),  # noqa: B008
     branch_map: BranchMap | None = None,
     resume: bool = True,
     b_field: float | None = None,
@@ -466,13 +538,16 @@ def reconstruct_files(
         batch_size: seeds per network call.
         assignment, ambiguity: track building cuts.
         branch_map: tree and branch names of users' files.
-        resume: skip inputs whose output exists (False: redo them).
+        resume: skip inputs whose output was made the same way (:mod:`hepgan.reco.provenance`);
+            outputs made another way are redone either way (False, ``--force``: redo all).
         b_field: the field (tesla) of inputs that do not record one (see
             :func:`resolve_field`).
 
     Returns:
-        The run summary: ``files`` (input, output, status done/skipped, events, tracks),
-        ``events``, ``tracks``, ``tracks_per_event``, ``ms_per_event`` per stage of
+        The run summary: ``files`` (input, output, status done/skipped, events, tracks, and
+        ``redone`` with the reason where an existing output was replaced), ``startup_s``
+        (seconds, not in the per-event times: ``model_load`` and ``kernels``, or for the acts
+        engine ``pyacts_load`` and ``detector_build``), ``events``, ``tracks``, ``tracks_per_event``, ``ms_per_event`` per stage of
         :data:`STAGES` (acts: :data:`ACTS_ENGINE_STAGES`) plus ``total`` (summed over processes), ``seconds``,
         ``events_per_second``.
     """
