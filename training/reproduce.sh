@@ -26,7 +26,8 @@ sim val_200x50 4 200 2003
 "$H" dataset "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root -o "$B/dataset_val"
 "$H" -v train training/configs/generic.toml
 "$H" export "$B/model/generator.keras" -o deploy/models/hepgan-generic.onnx
-# the track errors, calibrated end to end on the validation events (hepgan.ml.calibrate)
+# the track errors against the truth (error model) and the sampled spread against ACTS, fitted end
+# to end on the validation events (hepgan.ml.error_model, hepgan.ml.calibrate)
 "$H" calibrate --in-place deploy/models/hepgan-generic.onnx "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root
 cp "$B/model/generator.keras" deploy/models/hepgan-generic.keras
 cp "$B/model/model_card.json" deploy/models/hepgan-generic.card.json

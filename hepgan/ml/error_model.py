@@ -160,7 +160,7 @@ def calibrate_errors(model, inputs, *, output=None, max_events: int = 0, seed: i
     import onnx
 
     from hepgan.io.atomic import write_bytes_atomically
-    from hepgan.io.events import iterate_chunks, read_file_metadata
+    from hepgan.io.events import has_truth, iterate_chunks, read_file_metadata
     from hepgan.reco.engine import Engine
     from hepgan.reco.model_file import read_model_info
 
@@ -169,6 +169,10 @@ def calibrate_errors(model, inputs, *, output=None, max_events: int = 0, seed: i
     engine = Engine(model, threads=1, seed=seed)
     samples, n_events, fields = [], 0, []
     for path in inputs:
+        if not has_truth(path):
+            msg = (f"{path}: no truth (hit_particle_id, particles): the error model is fitted against the true "
+                   "particles of simulated events (hepgan calibrate --what spread needs none)")  # fmt: skip
+            raise InputError(msg)
         fields.append(float(read_file_metadata(path).get("b_field_t", 2.0)))
         for chunk in iterate_chunks(path, trees=("hits", "particles"), truth=True, step_events=50):
             hits, particles = chunk.arrays["hits"], chunk.arrays["particles"]

@@ -1,0 +1,5 @@
+"""``python -m hepgan.cli``: the command line."""
+
+from hepgan.cli import main
+
+main()
