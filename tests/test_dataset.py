@@ -11,7 +11,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hepgan.io.events import HITS, TRACKS, RootEventWriter, has_truth, read_events
+from hepgan.io.events import HITS, RootEventWriter, has_truth, read_events
+from hepgan.io.schema import CLASSIC_TRACKS
 from hepgan.ml.dataset import DatasetConfig, RunningStats, build_dataset
 from hepgan.reco.features import FeatureConfig
 
@@ -100,7 +101,7 @@ def test_shards_labels_stats_resume_and_truth(sim_20x50, tmp_path, caplog):
     plain = tmp_path / "no_truth.root"
     events = read_events(sim_20x50, trees=("hits", "tracks"))
     reco_hits = replace(HITS, branches=tuple(b for b in HITS.branches if not b.truth))
-    with RootEventWriter(plain, [reco_hits, TRACKS]) as w:
+    with RootEventWriter(plain, [reco_hits, CLASSIC_TRACKS]) as w:
         for tree in ("hits", "tracks"):
             w.write_chunk(tree, {name: events[tree][name] for name in w.schemas[tree].names})
     assert has_truth(sim_20x50) and not has_truth(plain)

@@ -11,9 +11,9 @@ import uproot
 
 from hepgan.acts.simulation import SimulationConfig, _EventBuffer, pack_barcode, simulate
 from hepgan.errors import InputError
-from hepgan.io.schema import ACTS_TIMING, HITS, PARTICLES, TRACKS
+from hepgan.io.schema import ACTS_TIMING, CLASSIC_TRACKS, HITS, PARTICLES
 
-SCHEMAS = (HITS, PARTICLES, TRACKS)
+SCHEMAS = (HITS, PARTICLES, CLASSIC_TRACKS)  # ACTS's tracks: no sampled spread
 GENERIC_VOLUMES = {7, 8, 9, 12, 13, 14, 16, 17, 18}
 PIXEL_VOLUMES = {7, 8, 9}
 

@@ -104,9 +104,7 @@ def _build(cls: type[T], doc: dict[str, Any], where: str, *, prefix: str, prepar
     values = {key: _convert(hints[key], value, where, prefix + key) for key, value in doc.items()}
     try:
         return cls(**values)
-    except InputError:
-        raise
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError) as err:  # InputError from the dataclass's checks included
         msg = f"{where}: not a valid {cls.__name__}: {err}"
         raise InputError(msg) from err
 

@@ -213,6 +213,7 @@ def process_range(path: str, start: int, stop: int, options: RecoOptions, b_fiel
     ms["read"] = (time.perf_counter() - t0) * 1e3
     if options.refuse_unknown_layers:
         engine.check_geometry(flat_hits["hit_volume_id"], flat_hits["hit_layer_id"], source=f"{path} entries {start}-{stop}")
+    engine.warn_if_no_error_model()
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     per_event: list[dict[str, np.ndarray]] = []

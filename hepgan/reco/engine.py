@@ -141,9 +141,7 @@ class Engine:
         # do not say what hepgan expected.
         self.info = read_model_info(path)
         self.path = path
-        if self.info.error_model is None:
-            log.warning("%s has no error model: its tracks' track_err_* and track_cov_* are NaN "
-                        "(fit one against truth with 'hepgan calibrate')", path)
+        self._warned_no_errors = False
         self.threads = int(threads)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -205,6 +203,14 @@ class Engine:
             shapes = {"params": (0, 5), "params_std": (0, 5), "score": (0,), "hit_prob": (0, m.n_slots, m.n_candidates)}
             return {k: np.zeros(s, np.float32) for k, s in shapes.items()}
         return {k: np.concatenate(v) for k, v in outs.items()}
+
+    def warn_if_no_error_model(self) -> None:
+        """Say once (per engine) that this model's tracks will carry NaN errors; the file driver
+        calls it when it starts on an input it accepted, so a refused input stays one line."""
+        if self.info.error_model is None and not self._warned_no_errors:
+            log.warning("%s has no error model: its tracks' track_err_* and track_cov_* are NaN "
+                        "(fit one against truth with 'hepgan calibrate')", self.path)
+            self._warned_no_errors = True
 
     def _errors(self, theta: np.ndarray, qop: np.ndarray) -> dict[str, np.ndarray]:
         """``track_err_*`` and ``track_cov_*`` from the model's error model (against the truth;
