@@ -66,7 +66,7 @@ def small_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sim_20x50(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """5 events of 20 vertices x 50 pions from ACTS (seed 42): the DESIGN's 20 x 50 sample."""
+    """5 events of 20 vertices x 50 pions from ACTS (seed 42): the reference 20 x 50 sample (docs/benchmark-protocol.md)."""
     from hepgan.acts.simulation import SimulationConfig, simulate
 
     path = tmp_path_factory.mktemp("sim") / "sample_20x50.root"

@@ -1,6 +1,6 @@
 """The classic baseline, scored by hepgan.perf.metrics: ACTS on 5 events of 20 x 50 (seed 42).
 
-DESIGN.md measured ACTS at 0.996 efficiency (pT > 1 GeV) at this size; the surrogate is held to
+The reference runs measured ACTS at 0.996 efficiency (pT > 1 GeV) at this size; the surrogate is held to
 ACTS, so the baseline itself is held here, with the margins of issue 3.
 """
 

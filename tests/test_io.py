@@ -30,7 +30,7 @@ def test_round_trip_keeps_values_and_dtypes(tmp_path: Path) -> None:
             ak.to_numpy(ak.flatten(got, axis=None)).astype(float),
             ak.to_numpy(ak.flatten(ak.Array(expected), axis=None)).astype(b.dtype).astype(float),
         )
-    # One counter shared by the hit collection, as DESIGN.md says.
+    # One counter shared by the hit collection, as docs/file-format.md says.
     with uproot.open(path) as f:
         keys = set(f["hits"].keys())
     assert "nhit" in keys and "nhit_x" not in keys

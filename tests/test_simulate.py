@@ -228,7 +228,7 @@ def test_config_rejects_bad_values():
 
 
 def test_acts_reference_performance_at_20_x_50(tmp_path):
-    """5 events of 20 x 50: ~12k hits/event and ACTS efficiency ~0.996 (DESIGN.md)."""
+    """5 events of 20 x 50: ~12k hits/event and ACTS efficiency ~0.996 (benchmarks/results)."""
     summary = simulate(tmp_path / "big.root", SimulationConfig(events=5, vertices=20, particles=50, seed=42),
                        progress=False)
     assert 10_000 < summary["mean_hits"] < 14_000

@@ -332,7 +332,7 @@ def _generator(cfg: ChainConfig, rnd: acts.examples.RandomNumbers) -> acts.examp
     vertex = acts.examples.GaussianVertexGenerator(
         mean=acts.Vector4(0, 0, 0, 0),
         # xy width 0.0125 mm as full_chain_test.py's beam spot; z width 50 mm from the
-        # DESIGN.md benchmark protocol (ACTS uses 55.5 mm for the ODD). No time spread:
+        # benchmark protocol (docs/benchmark-protocol.md) (ACTS uses 55.5 mm for the ODD). No time spread:
         # nothing in the chain uses time.
         stddev=acts.Vector4(
             cfg.vertex_sigma_xy * u.mm, cfg.vertex_sigma_xy * u.mm, cfg.vertex_sigma_z * u.mm, 0.0
@@ -433,7 +433,7 @@ def seeding_algorithms(cfg: ChainConfig, geo: acts.TrackingGeometry, bfield) -> 
         # full_chain_test.py --generic-detector passes no seed-finder arguments, so the
         # generic examples run the GridTripletSeedingAlgorithm.Config defaults of pyacts
         # 48.1.0. They are spelled out here (same values) so that a change of ACTS defaults
-        # cannot silently change our reference. These reproduce DESIGN.md's 20 x 50
+        # cannot silently change our reference. These reproduce the reference 20 x 50
         # figures (efficiency 0.996, seeding ~31-39 ms) with maxSeedsPerSpM = 1.
         bFieldInZ=cfg.b_field * u.T,
         minPt=0.4 * u.GeV,  # below the 0.5 GeV gun minimum: no loss at threshold
@@ -451,7 +451,7 @@ def seeding_algorithms(cfg: ChainConfig, geo: acts.TrackingGeometry, bfield) -> 
         collisionRegionMax=150 * u.mm,
         sigmaScattering=5.0,
         radLengthPerSeed=0.05,
-        # seeds kept per middle space point: 1 in DESIGN.md's reference runs (0.935 at
+        # seeds kept per middle space point: 1 in the reference configuration, docs/benchmark-protocol.md (0.935 at
         # 100 x 50); ACTS's default 5 gives 0.980 there and doubles the CKF time.
         maxSeedsPerSpM=cfg.seeds_per_middle_sp,
     )

@@ -48,7 +48,7 @@ class ChainConfig:
         eta_max: particle-gun |eta| range, uniform in eta.
         vertex_sigma_xy, vertex_sigma_z: Gaussian beam-spot widths (mm); collisions also
             spread in time by 5 ns as ACTS's ttbar examples.
-        seeds_per_middle_sp: ``maxSeedsPerSpM`` of the seed finder (1: DESIGN.md reference;
+        seeds_per_middle_sp: ``maxSeedsPerSpM`` of the seed finder (1: the reference, docs/benchmark-protocol.md;
             the ACTS default 5 raises efficiency at 100 x 50 from 0.935 to 0.980).
         b_field: solenoid field along z (tesla) of Fatras, the seeding and the CKF
             (default :data:`B_FIELD_T`, the field the shipped model was trained on).

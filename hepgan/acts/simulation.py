@@ -1,11 +1,11 @@
 """``hepgan simulate``: run the ACTS chain in-process and write events.root.
 
 The chain (:mod:`hepgan.acts.chain`) runs on one thread; a Python algorithm at its end reads
-the whiteboard of each event, converts it to numpy arrays in the DESIGN.md file format and
+the whiteboard of each event, converts it to numpy arrays in hepgan's file format (docs/file-format.md) and
 buffers at most ``chunk_events`` events before handing them to
 :class:`hepgan.io.events.RootEventWriter`, so memory stays flat however many events are asked for.
 
-Conventions of the written file (beyond DESIGN.md):
+Conventions of the written file (beyond docs/file-format.md):
 
 * One hit per ACTS measurement; hit index = measurement index in the event, so
   ``track_hit_index`` values are measurement indices. ``hit_x/y/z`` is the measured local

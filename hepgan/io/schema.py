@@ -1,4 +1,4 @@
-"""The event file format: trees, branches, dtypes and units (DESIGN.md, "File format").
+"""The event file format: trees, branches, dtypes and units (docs/file-format.md).
 
 One entry per event in every tree. Jagged branches hold one list per event; branches that share
 a collection (``hit_x``, ``hit_y``, ... in collection ``hit``) share one counter branch

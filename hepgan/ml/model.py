@@ -219,7 +219,7 @@ def build_discriminator(config: ModelConfig, mean: list[float], std: list[float]
 
 
 def build_export_generator(parts: GeneratorParts, config: ModelConfig) -> keras.Model:
-    """The inference graph of DESIGN.md's model interface: inputs `condition` (n, F) and
+    """The inference graph of the model interface (docs/pipeline.md): inputs `condition` (n, F) and
     `noise` (n, M, Z); outputs `params`, `params_std` (n, 5), `score` (n,), `hit_prob` (n, L, K)."""
     features = keras.Input((config.n_features,), name="condition")
     noise = keras.Input((None, config.noise_dim), name="noise")

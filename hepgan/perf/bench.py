@@ -1,6 +1,6 @@
 """``hepgan bench``: the surrogate against ACTS on the same events, in the same process.
 
-Protocol (DESIGN "Benchmark protocol"), per size (:mod:`hepgan.perf.sizes`: the gun ``VxM`` or
+Protocol (docs/benchmark-protocol.md), per size (:mod:`hepgan.perf.sizes`: the gun ``VxM`` or
 collisions ``ttbar-puN``):
 
 1. **Events**: :func:`hepgan.acts.simulation.simulate` makes them once (seed: a registered
@@ -485,7 +485,7 @@ def _notes(purpose: str, device: Mapping[str, Any]) -> list[str]:
 def _scaling(per_size: Mapping[str, dict]) -> dict:
     """Time vs hits per event across sizes and the exponents of log-log fits (ms ~ hits^k):
     over all sizes, over sizes of >= 10k hits/event, and per process over its sizes of >= 10k
-    hits/event (DESIGN's range: gun 20 x 50 up, ttbar pile-up 50 up)."""
+    hits/event (docs/targets.md's range: gun 20 x 50 up, ttbar pile-up 50 up)."""
     names = list(per_size)
     hits = [per_size[s]["hits_per_event"] for s in names]
     series: dict[str, list[float]] = {}

@@ -350,7 +350,7 @@ def _resolution_table(res: Mapping[str, Any]) -> str:
         sur_r = summ["surrogate"]["pt_gt_1"]["resolutions"]
         for a in r["acts"]:
             acts_r = summ[f"acts_{a}"]["pt_gt_1"]["resolutions"]
-            # DESIGN target: within 20% of ACTS's CKF on every parameter (ratio <= 1.2)
+            # docs/targets.md: within 20% of ACTS's CKF on every parameter (ratio <= 1.2)
             ratio = [_ratio(sur_r[p]["resolution"], acts_r[p]["resolution"]) for p in _PARAMS]
             rows.append([s, f"σ ratio surrogate / {_NAMES['acts_' + a]}", *ratio, *([None] * 5)])
         ag = r["agreement"]["spm1"]

@@ -13,7 +13,7 @@ __all__ = ["DEFAULT_EVENTS", "DEFAULT_SIZES", "FULL_SIZES", "BenchSize", "parse_
 
 #: The sizes `hepgan bench` runs by default: small enough for minutes on 2 cores.
 DEFAULT_SIZES = ("1x100", "20x50")
-#: The full protocol (DESIGN "Benchmark protocol"): collisions first, then the gun sizes.
+#: The full protocol (docs/benchmark-protocol.md): collisions first, then the gun sizes.
 FULL_SIZES = ("ttbar-pu0", "ttbar-pu50", "ttbar-pu200", "1x100", "20x50", "100x50", "200x50")
 #: Events per size: enough for stable means, few enough for a 2-core machine.
 DEFAULT_EVENTS = {

@@ -1,5 +1,5 @@
 """Timed passes of both reconstructions over one file's events, one pass per call, so that the
-bench can interleave them (DESIGN "Benchmark protocol").
+bench can interleave them (docs/benchmark-protocol.md).
 
 Both sides report *marginal* milliseconds per event: the per-event stage times summed over the
 events and divided by their number, after a warm-up outside the clock. One-off start-up

@@ -1,6 +1,6 @@
 """Tracking performance: matching, efficiency, fake and duplicate rates with intervals, the
 TrackML score, truth perigee parameters, residuals, resolutions and pulls, agreement with the
-classic tracks, and the ROC AUC (DESIGN "Metrics").
+classic tracks, and the ROC AUC (docs/metrics.md).
 
 One package used by the tests, the benchmarks and the reports; pure numpy plus small numba
 kernels, no I/O. Inputs are awkward arrays (or mappings of arrays) in the file layout of

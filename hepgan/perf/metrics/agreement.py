@@ -2,7 +2,7 @@
 
 An ACTS track is reproduced when one surrogate track holds at least 75% of its hits (the
 surrogate track with most shared hits is its partner). The fraction of ACTS tracks reproduced
-is quoted beside every efficiency (DESIGN "Metrics"). For reproduced pairs the pull
+is quoted beside every efficiency (docs/metrics.md). For reproduced pairs the pull
 (ACTS parameter - surrogate mean) / surrogate spread per parameter measures the calibration of
 the surrogate's sampled spread against the classic answer: width 1 when calibrated.
 """

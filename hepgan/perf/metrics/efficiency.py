@@ -1,7 +1,7 @@
 """Tracking efficiency: the denominator, its categories, intervals, binned efficiencies and
 paired counts of two track collections on the same particles.
 
-The denominator (DESIGN "Metrics") is primary (``particle_primary``: generator-level, not a
+The denominator (docs/metrics.md) is primary (``particle_primary``: generator-level, not a
 Fatras secondary), charged, with at least 7 hits in the event, ``|eta| < 2.5`` and ``pT >
 pt_min`` (1 and 0.5 GeV are quoted). Categories narrow it where the particles tree says more:
 
