@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Reproduce the collision-trained shipped model deploy/models/hepgan-generic.{onnx,keras,card.json}
+# from nothing: simulate Pythia 8 ttbar with pile-up and pion guns through ACTS, build the
+# training set with the collision seeder window (configs/collisions-dataset.toml), train
+# (configs/collisions.toml), export (parity-checked), calibrate the spread against ACTS, fit the
+# error model against truth, write the card, install.
+# CPU, 2 cores: simulation about 15 minutes (pile-up 200 costs 15-20 s per event), dataset a few
+# minutes, training about 30. Seeds: docs/seeds.md (train 6001-6003 and 1001-1003; validation
+# 6101-6103 and 2001-2003). Compare before installing: benchmarks/bench_retrain_collisions.py
+# (tuning seeds only); set INSTALL=0 to stop before deploy/models is touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=build/training_collisions
+mkdir -p "$B"
+H="${HEPGAN:-hepgan}"
+PY="${PYTHON:-python}"
+tt() { [ -f "$B/$1.root" ] || "$H" simulate -o "$B/$1.root" --process ttbar --pileup "$2" --events "$3" --seed "$4"; }
+gun() { [ -f "$B/$1.root" ] || "$H" simulate -o "$B/$1.root" --events "$2" --vertices "$3" --particles 50 --seed "$4"; }
+tt train_ttbar_pu0 0 40 6001
+tt train_ttbar_pu50 50 12 6002
+tt train_ttbar_pu200 200 5 6003
+gun train_20x50 60 20 1001
+gun train_100x50 12 100 1002
+gun train_200x50 6 200 1003
+tt val_ttbar_pu0 0 10 6101
+tt val_ttbar_pu50 50 3 6102
+tt val_ttbar_pu200 200 2 6103
+gun val_20x50 10 20 2001
+gun val_100x50 5 100 2002
+gun val_200x50 4 200 2003
+TRAIN=("$B"/train_ttbar_pu0.root "$B"/train_ttbar_pu50.root "$B"/train_ttbar_pu200.root
+  "$B"/train_20x50.root "$B"/train_100x50.root "$B"/train_200x50.root)
+VAL=("$B"/val_ttbar_pu0.root "$B"/val_ttbar_pu50.root "$B"/val_ttbar_pu200.root
+  "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root)
+# `hepgan dataset` builds with the default seeder; the collision window comes from the TOML
+# through the library call so that it lands in the model's seeding_config
+dataset() {
+  "$PY" -c 'import sys
+from hepgan.ml.dataset import DatasetConfig, build_dataset
+cfg = DatasetConfig.from_toml("training/configs/collisions-dataset.toml")
+doc = build_dataset(sys.argv[2:], sys.argv[1], config=cfg)
+print(sys.argv[1], doc["counts"])' "$@"
+}
+dataset "$B/dataset_train" "${TRAIN[@]}"
+dataset "$B/dataset_val" "${VAL[@]}"
+"$H" -v train training/configs/collisions.toml
+M="$B/hepgan-generic.onnx"
+"$H" export "$B/model/generator.keras" -o "$M"
+# the spread, calibrated end to end against ACTS on the validation events (hepgan.ml.calibrate)
+"$H" calibrate "$M" "${VAL[@]}"
+# the error model against truth on the same validation events (metadata 'error_model')
+"$PY" -c 'import json, sys
+from hepgan.ml.error_model import calibrate_errors
+print(json.dumps(calibrate_errors(sys.argv[1], sys.argv[2:]))[:2000])' "$M" "${VAL[@]}"
+cp "$B/model/generator.keras" "$B/hepgan-generic.keras"
+"$PY" training/write_card.py "$B" training/configs/collisions-dataset.toml -o "$B/hepgan-generic.card.json"
+[ "${INSTALL:-1}" = 1 ] || { echo "built $M (not installed: INSTALL=0)"; exit 0; }
+cp "$M" "$B/hepgan-generic.keras" "$B/hepgan-generic.card.json" deploy/models/
+echo "shipped: deploy/models/hepgan-generic.onnx"
