@@ -11,11 +11,14 @@ model, each with its own seeding config (the model's metadata): efficiency at pT
 >= 7 hits, |eta| < 2.5), fake and duplicate rates, the TrackML score (trackml-library's) and the
 engine's ms/event (1 thread, after a warm-up event; the two models alternate per event so that
 load on the shared machine hits both alike). ACTS's figures on the same events for reference.
+Then, for the new model on the ttbar samples, the engine's score cut (AssignmentConfig.score_min,
+not part of the model) scanned: efficiency and fake rate as it tightens.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -28,6 +31,7 @@ from hepgan.perf.bench import machine_info
 from hepgan.perf.metrics import summarize
 from hepgan.reco.engine import Engine
 
+SCORE_MIN_SCAN = (0.5, 0.6, 0.7, 0.8, 0.9)
 _COLS = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
 TTBAR = {0: 5001, 50: 5050, 200: 5200}
 GUN_SEEDS = {"gun_20x50": 3011, "gun_100x50": 3012}
@@ -75,6 +79,23 @@ def figures(hits: ak.Array, particles: ak.Array, tracks: ak.Array) -> dict:
     return out
 
 
+def score_min_scan(engine: Engine, hits: ak.Array, particles: ak.Array) -> dict:
+    """The new model's efficiency and fake rate as the engine's score cut tightens."""
+    base = engine.assignment
+    scan = {}
+    try:
+        for cut in SCORE_MIN_SCAN:
+            engine.assignment = dataclasses.replace(base, score_min=cut)
+            tracks, _ = engine_tracks({"new": engine}, hits)
+            f = figures(hits, particles, tracks["new"])
+            scan[f"score_min={cut}"] = {k: f[k] for k in ("efficiency_pt1.0", "efficiency_pt0.5", "fake_rate",
+                                                           "duplicate_rate", "trackml_score")}  # fmt: skip
+            print(f"  score_min {cut}: eff>1 {f['efficiency_pt1.0']['efficiency']:.4f} fake {f['fake_rate']:.4f}", flush=True)
+    finally:
+        engine.assignment = base
+    return scan
+
+
 def measure(path: Path, engines: dict[str, Engine]) -> dict:
     data = read_events(path, trees=("hits", "particles", "tracks"), truth=True)
     hits, particles = data["hits"], data["particles"]
@@ -84,6 +105,8 @@ def measure(path: Path, engines: dict[str, Engine]) -> dict:
     for name in engines:
         result[name] = figures(hits, particles, tracks[name])
         result[name]["engine_ms_per_event"] = float(np.mean(ms[name]))
+    if path.name.startswith("ttbar"):
+        result["new_score_min_scan"] = score_min_scan(engines["new"], hits, particles)
     return result
 
 

@@ -5,7 +5,7 @@
 # (configs/collisions.toml), export (parity-checked), calibrate the spread against ACTS, fit the
 # error model against truth, write the card, install.
 # CPU, 2 cores: simulation about 15 minutes (pile-up 200 costs 15-20 s per event), dataset a few
-# minutes, training about 30. Seeds: docs/seeds.md (train 6001-6003 and 1001-1003; validation
+# minutes, training about 30. Seeds: docs/seeds.md (train 6001-6005 and 1001-1003; validation
 # 6101-6103 and 2001-2003). Compare before installing: benchmarks/bench_retrain_collisions.py
 # (tuning seeds only); set INSTALL=0 to stop before deploy/models is touched.
 set -euo pipefail
@@ -19,6 +19,9 @@ gun() { [ -f "$B/$1.root" ] || "$H" simulate -o "$B/$1.root" --events "$2" --ver
 tt train_ttbar_pu0 0 40 6001
 tt train_ttbar_pu50 50 12 6002
 tt train_ttbar_pu200 200 5 6003
+# more dense events: the fake rate at pile-up 200 is what the gun-trained model got wrong
+tt train2_ttbar_pu200 200 10 6004
+tt train2_ttbar_pu50 50 12 6005
 gun train_20x50 60 20 1001
 gun train_100x50 12 100 1002
 gun train_200x50 6 200 1003
@@ -29,6 +32,7 @@ gun val_20x50 10 20 2001
 gun val_100x50 5 100 2002
 gun val_200x50 4 200 2003
 TRAIN=("$B"/train_ttbar_pu0.root "$B"/train_ttbar_pu50.root "$B"/train_ttbar_pu200.root
+  "$B"/train2_ttbar_pu200.root "$B"/train2_ttbar_pu50.root
   "$B"/train_20x50.root "$B"/train_100x50.root "$B"/train_200x50.root)
 VAL=("$B"/val_ttbar_pu0.root "$B"/val_ttbar_pu50.root "$B"/val_ttbar_pu200.root
   "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root)

@@ -21,6 +21,8 @@ SEEDS = {
     "train_ttbar_pu0": (6001, "ttbar, pile-up 0, 40 events"),
     "train_ttbar_pu50": (6002, "ttbar, pile-up 50, 12 events"),
     "train_ttbar_pu200": (6003, "ttbar, pile-up 200, 5 events"),
+    "train2_ttbar_pu200": (6004, "ttbar, pile-up 200, 10 events"),
+    "train2_ttbar_pu50": (6005, "ttbar, pile-up 50, 12 events"),
     "train_20x50": (1001, "pion gun 20 x 50, 60 events"),
     "train_100x50": (1002, "pion gun 100 x 50, 12 events"),
     "train_200x50": (1003, "pion gun 200 x 50, 6 events"),
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     card = json.loads((args.build / "model" / "model_card.json").read_text())
     card["files"] = {"onnx": "hepgan-generic.onnx", "keras": "hepgan-generic.keras"}
-    card["events"] = {stem: {"seed": seed, "sample": what, "split": stem.split("_")[0]}
+    card["events"] = {stem: {"seed": seed, "sample": what, "split": stem.split("_")[0].rstrip("2")}
                       for stem, (seed, what) in SEEDS.items()}  # fmt: skip
     card["recipe"] = "training/reproduce_collisions.sh (configs/collisions.toml, configs/collisions-dataset.toml)"
     card["dataset_config"] = DatasetConfig.from_toml(args.dataset_toml).to_dict()

@@ -40,7 +40,7 @@ def _uses() -> dict[int, SeedUse]:
         *(SeedUse(s, "train", "training/reproduce.sh and reproduce_collisions.sh: validation events (early stopping, "
                   "model choice); also hepgan calibrate's spread calibration") for s in (2001, 2002, 2003)),
         *(SeedUse(s, "train", f"training/reproduce_collisions.sh: ttbar training events at pile-up {pu}")
-          for s, pu in ((6001, 0), (6002, 50), (6003, 200))),
+          for s, pu in ((6001, 0), (6002, 50), (6003, 200), (6004, 200), (6005, 50))),
         *(SeedUse(s, "train", f"training/reproduce_collisions.sh: ttbar validation events at pile-up {pu} (early "
                   "stopping, hepgan calibrate's spread, the error model)") for s, pu in ((6101, 0), (6102, 50), (6103, 200))),
         SeedUse(11, "tune", "benchmarks/bench_seeding.py and ablation_seeding.py: chose the seeder's cuts; "
