@@ -1,11 +1,12 @@
 """The collision-trained model against the gun-trained one, on tuning events only.
 
 Usage: python benchmarks/bench_retrain_collisions.py --baseline OLD.onnx --model NEW.onnx
-       [--data DIR] [--gun FILE ...] [-o JSON]
+       [--data DIR] [--gun FILE FILE] [-o JSON]
 
 Samples (tuning seeds, docs/seeds.md; never the events a figure for the README comes from):
-ttbar at pile-up 0 / 50 / 200 (seeds 5001 / 5050 / 5200, the files benchmarks/bench_collisions.py
-writes into --data) and pion guns 20 x 50 and 100 x 50 (seeds 3011 / 3012). Per sample and
+ttbar at pile-up 0 / 50 / 200 (seeds 5001 / 5050 / 5200; 10 / 4 / 3 events, named as
+benchmarks/bench_collisions.py names them in --data) and pion guns 20 x 50 and 100 x 50 (seeds
+3011 / 3012; 5 and 3 events), each simulated into --data unless there already. Per sample and
 model, each with its own seeding config (the model's metadata): efficiency at pT > 1 and
 > 0.5 GeV overall, for the hard scatter and for displaced particles (generator-level charged,
 >= 7 hits, |eta| < 2.5), fake and duplicate rates, the TrackML score (trackml-library's) and the
@@ -26,6 +27,7 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
+from hepgan.acts.simulation import SimulationConfig, simulate
 from hepgan.io.events import read_events
 from hepgan.perf.bench import machine_info
 from hepgan.perf.metrics import summarize
@@ -33,8 +35,27 @@ from hepgan.reco.engine import Engine
 
 SCORE_MIN_SCAN = (0.5, 0.6, 0.7, 0.8, 0.9)
 _COLS = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
-TTBAR = {0: 5001, 50: 5050, 200: 5200}
-GUN_SEEDS = {"gun_20x50": 3011, "gun_100x50": 3012}
+#: pile-up -> (seed, events)
+TTBAR = {0: (5001, 10), 50: (5050, 4), 200: (5200, 3)}
+#: name -> (seed, events, vertices)
+GUNS = {"gun_20x50": (3011, 5, 20), "gun_100x50": (3012, 3, 100)}
+
+
+def tuning_samples(data: Path, guns: list[Path] | None) -> list[tuple[str, Path, int]]:
+    """(name, file, seed) of every sample, simulated into `data` where missing."""
+    data.mkdir(parents=True, exist_ok=True)
+    out = []
+    for pu, (seed, n) in TTBAR.items():
+        path = data / f"ttbar_pu{pu}_seed{seed}_{n}ev.root"
+        if not path.exists():
+            simulate(path, SimulationConfig(events=n, process="ttbar", pileup=pu, seed=seed), progress=False)
+        out.append((f"ttbar_pu{pu}", path, seed))
+    for i, (name, (seed, n, vertices)) in enumerate(GUNS.items()):
+        path = guns[i] if guns else data / f"{name}_seed{seed}_{n}ev.root"
+        if not path.exists():
+            simulate(path, SimulationConfig(events=n, vertices=vertices, particles=50, seed=seed), progress=False)
+        out.append((name, path, seed))
+    return out
 
 
 def engine_tracks(engines: dict[str, Engine], hits: ak.Array) -> tuple[dict[str, ak.Array], dict[str, list[float]]]:
@@ -125,23 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", type=Path, required=True, help="the gun-trained model (.onnx)")
     ap.add_argument("--model", type=Path, required=True, help="the collision-trained model (.onnx)")
     ap.add_argument("--data", type=Path, default=Path("/tmp/collisions_data"),
-                    help="folder with bench_collisions.py's ttbar_pu*_seed*_*ev.root tuning files")
-    ap.add_argument("--gun", type=Path, nargs="*", default=[Path("/work/em/ev20.root"), Path("/work/em/ev100.root")],
-                    help="gun tuning files (seeds 3011, 3012: 20 x 50 and 100 x 50)")
+                    help="folder of the tuning samples (bench_collisions.py's, by default)")
+    ap.add_argument("--gun", type=Path, nargs=2, help="gun tuning files instead (seeds 3011, 3012: 20 x 50, 100 x 50)")
     ap.add_argument("-o", "--output", type=Path,
                     default=Path(__file__).parent / "results" / "retrain-collisions.json")
     args = ap.parse_args(argv)
     engines = {"baseline": Engine(args.baseline, threads=1), "new": Engine(args.model, threads=1)}
-    samples: list[tuple[str, Path, int]] = []
-    for pu, seed in TTBAR.items():
-        found = sorted(args.data.glob(f"ttbar_pu{pu}_seed{seed}_*ev.root"))
-        if not found:
-            msg = f"{args.data}: no ttbar_pu{pu}_seed{seed}_*ev.root (run benchmarks/bench_collisions.py first)"
-            raise SystemExit(msg)
-        samples.append((f"ttbar_pu{pu}", found[-1], seed))
-    samples += [(name, path, GUN_SEEDS[name]) for name, path in zip(GUN_SEEDS, args.gun, strict=True)]
     results = {}
-    for name, path, seed in samples:
+    for name, path, seed in tuning_samples(args.data, args.gun):
         t0 = time.perf_counter()
         r = measure(path, engines)
         r["seed"] = seed

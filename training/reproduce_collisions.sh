@@ -3,11 +3,13 @@
 # from nothing: simulate Pythia 8 ttbar with pile-up and pion guns through ACTS, build the
 # training set with the collision seeder window (configs/collisions-dataset.toml), train
 # (configs/collisions.toml), export (parity-checked), calibrate the spread against ACTS, fit the
-# error model against truth, write the card, install.
-# CPU, 2 cores: simulation about 15 minutes (pile-up 200 costs 15-20 s per event), dataset a few
-# minutes, training about 30. Seeds: docs/seeds.md (train 6001-6005 and 1001-1003; validation
-# 6101-6103 and 2001-2003). Compare before installing: benchmarks/bench_retrain_collisions.py
-# (tuning seeds only); set INSTALL=0 to stop before deploy/models is touched.
+# error model against truth, compare with the installed model on tuning events, write the
+# card, install.
+# CPU, 2 cores (measured 2026-12-07, machine shared): simulation about 10 minutes (pile-up 200
+# costs 12-25 s per event), datasets 1.5, training 5 (67 steps/s, early stop at epoch 28),
+# export, calibration and error model 1. Seeds: docs/seeds.md (train 6001-6005 and 1001-1003; validation
+# 6101-6103 and 2001-2003; the comparison's tuning seeds 5001/5050/5200, 3011/3012). Install
+# only a model that beats the installed one there: INSTALL=0 stops before deploy/models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build/training_collisions
@@ -57,6 +59,9 @@ M="$B/hepgan-generic.onnx"
 from hepgan.ml.error_model import calibrate_errors
 print(json.dumps(calibrate_errors(sys.argv[1], sys.argv[2:]))[:2000])' "$M" "${VAL[@]}"
 cp "$B/model/generator.keras" "$B/hepgan-generic.keras"
+# against the installed model on tuning events (simulated into $B/tuning); the card records it
+"$PY" benchmarks/bench_retrain_collisions.py --baseline "${BASELINE:-deploy/models/hepgan-generic.onnx}" \
+  --model "$M" --data "$B/tuning"
 "$PY" training/write_card.py "$B" training/configs/collisions-dataset.toml -o "$B/hepgan-generic.card.json"
 [ "${INSTALL:-1}" = 1 ] || { echo "built $M (not installed: INSTALL=0)"; exit 0; }
 cp "$M" "$B/hepgan-generic.keras" "$B/hepgan-generic.card.json" deploy/models/
