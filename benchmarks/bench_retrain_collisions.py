@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("/tmp/collisions_data"),
                     help="folder of the tuning samples (bench_collisions.py's, by default)")
     ap.add_argument("--gun", type=Path, nargs=2, help="gun tuning files instead (seeds 3011, 3012: 20 x 50, 100 x 50)")
+    ap.add_argument("--what", default="collision-trained model (new) against the gun-trained one (baseline)",
+                    help="what the two models are, for the JSON")
     ap.add_argument("-o", "--output", type=Path,
                     default=Path(__file__).parent / "results" / "retrain-collisions.json")
     args = ap.parse_args(argv)
@@ -162,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         for who in ("acts", "baseline", "new"):
             print("  " + _headline(r, who), flush=True)
     doc = {
-        "benchmark": "collision-trained model (new) against the gun-trained one (baseline), tuning seeds only",
+        "benchmark": f"{args.what}, tuning seeds only",
         "machine": machine_info(),
         "models": {
             name: {"path": str(p), "seeding_config": {k: getattr(engines[name].seeding_config, k)
