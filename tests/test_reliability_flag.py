@@ -61,5 +61,7 @@ def test_flag_rarely_fires_in_distribution_and_fires_with_noise(sim_20x50: Path,
 def test_flag_fires_on_occupancy_far_outside_training(small_sim: Path, tmp_path: Path, model: Path) -> None:
     lo = read_model_info(model).training["hits_per_event"]["min"]
     flags, rows = _flags(small_sim, tmp_path / "small")  # 2 x 20 pions: ~500 hits/event
-    assert all(int(r["nhits"]) < lo / 10 for r in rows)
+    # below the training range less the flag's margin: the least busy training events are
+    # ttbar without pile-up (~640 hits), no longer the 20 x 50 guns (~12k)
+    assert all(int(r["nhits"]) < lo * 0.9 for r in rows)
     assert flags["occupancy"].all() and flags["any"].all(), rows

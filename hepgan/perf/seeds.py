@@ -34,16 +34,26 @@ class SeedUse:
 
 def _uses() -> dict[int, SeedUse]:
     rows = [
-        *(SeedUse(s, "train", "training/reproduce.sh: training events (20, 100, 200 x 50)")
+        *(SeedUse(s, "train", "training/reproduce_gun.sh: training events (20, 100, 200 x 50); 1001-1003 also "
+                  "training/reproduce.sh's gun events")
           for s in (1001, 1002, 1003, 1011, 1012, 1013)),
-        *(SeedUse(s, "train", "training/reproduce.sh: validation events (early stopping, model choice); "
-                  "also hepgan calibrate's spread calibration") for s in (2001, 2002, 2003)),
+        *(SeedUse(s, "train", "training/reproduce.sh and reproduce_gun.sh: validation events (early stopping, "
+                  "model choice); also hepgan calibrate's spread calibration") for s in (2001, 2002, 2003)),
+        *(SeedUse(s, "train", f"training/reproduce.sh: ttbar training events at pile-up {pu}")
+          for s, pu in ((6001, 0), (6002, 50), (6003, 200), (6004, 200), (6005, 50))),
+        *(SeedUse(s, "train", f"training/reproduce.sh: ttbar validation events at pile-up {pu} (early "
+                  "stopping, hepgan calibrate's spread, the error model)") for s, pu in ((6101, 0), (6102, 50), (6103, 200))),
         SeedUse(11, "tune", "benchmarks/bench_seeding.py and ablation_seeding.py: chose the seeder's cuts; "
                 "the bench's seed until 2026-12 (its events are no longer reported)"),
         *(SeedUse(s, "tune", "benchmarks/bench_reliability_flag.py: chose the triage flag thresholds "
                   "(in-distribution 20 x 50 and 100 x 50)") for s in (2020, 2100)),
         *(SeedUse(s, "tune", "benchmarks/bench_reliability_flag.py: out-of-distribution samples (field, "
                   "pile-up) the flag thresholds were set against") for s in (1501, 3001, 501, 30001)),
+        *(SeedUse(s, "tune", f"benchmarks/bench_collisions.py (the seeder's d0 window) and "
+                  f"benchmarks/bench_retrain_collisions.py (new model against the shipped one): ttbar at pile-up {pu}")
+          for s, pu in ((5001, 0), (5050, 50), (5200, 200))),
+        *(SeedUse(s, "tune", f"hepgan.ml.error_model's tuning samples (gun {size} x 50); 3011 and 3012 also "
+                  "benchmarks/bench_retrain_collisions.py's gun samples") for s, size in ((3002, 100), (3011, 20), (3012, 100))),
         *(SeedUse(s, "report", "hepgan bench: the events of the README's tables") for s in range(31, 40)),
         *(SeedUse(s, "test", "tests/: fixtures (small ACTS samples)") for s in (7, 42)),
         SeedUse(1, "demo", "hepgan demo's default sample"),
