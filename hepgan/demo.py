@@ -1,6 +1,7 @@
 """The embedded default job (`hepgan demo`): a small simulated sample, end to end.
 
-ACTS simulates a small sample (reused when it exists); then ACTS (``hepgan reco --engine
+Pythia 8 and ACTS simulate a small collision sample (ttbar with pile-up; or a pion gun), reused
+when it exists; then ACTS (``hepgan reco --engine
 acts``: measurements, seeding, CKF, ambiguity resolution from the file's hits) and the shipped
 surrogate reconstruct the same events, `repeats` times each, interleaved, 1 thread each, in this
 process. Both are scored against truth with `hepgan.perf.metrics`; their speed is the median
@@ -37,6 +38,8 @@ def run_demo(
     output: Path,
     *,
     events: int = 3,
+    process: str = "ttbar",
+    pileup: int = 50,
     vertices: int = 20,
     particles: int = 50,
     seed: int = 1,
@@ -44,8 +47,9 @@ def run_demo(
     repeats: int = 3,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Simulate `events` of `vertices` x `particles` pions into `output` (or reuse that sample),
-    reconstruct them with ACTS and the surrogate `repeats` times each, and compare.
+    """Simulate `events` of `process` (ttbar or minbias with `pileup` collisions, or a gun of
+    `vertices` x `particles` pions) into `output` (or reuse that sample), reconstruct them with
+    ACTS and the surrogate `repeats` times each, and compare.
 
     Returns the figures of merit per side (pT > 1 GeV), ms/event per stage of each side's
     median run, the speed-up of every run pair and their median, and each side's start-up.
@@ -56,12 +60,14 @@ def run_demo(
     from hepgan.reco.driver import reconstruct_files
 
     output = Path(output)
-    sample = output / f"events_{vertices}x{particles}_n{events}_s{seed}.root"
+    what = f"{vertices}x{particles}" if process == "gun" else f"{process}_pu{pileup}"
+    sample = output / f"events_{what}_n{events}_s{seed}.root"
     reused = sample.exists()
     if reused:
         log.info("reusing the sample %s (its stored ACTS timings are not used)", sample)
     else:
-        simulate(sample, SimulationConfig(events=events, vertices=vertices, particles=particles, seed=seed), progress=progress)
+        shape = {"vertices": vertices, "particles": particles} if process == "gun" else {"pileup": pileup}
+        simulate(sample, SimulationConfig(events=events, process=process, seed=seed, **shape), progress=progress)
     runs: dict[str, list[dict[str, Any]]] = {"acts": [], "surrogate": []}
     for _ in range(repeats):  # interleaved: a slow spell of a shared machine hits both sides
         runs["acts"].append(reconstruct_files([sample], output / "acts", engine="acts", progress=False, resume=False))
@@ -70,14 +76,17 @@ def run_demo(
         )
     data = read_events(sample, trees=("hits", "particles"), truth=True)
     summary: dict[str, Any] = {
-        "sample": str(sample), "sample_reused": reused, "events": len(data["hits"]), "repeats": repeats,
+        "sample": str(sample), "sample_reused": reused, "events": len(data["hits"]), "repeats": repeats, "what": what,
         "hits_per_event": float(np.mean(ak.num(data["hits"]["hit_x"], axis=1))),
     }  # fmt: skip
     totals = {}
+    tracks = {side: read_events(output / side / sample.name, trees=("tracks",))["tracks"] for side in runs}
+    agreement = metrics.agreement({k: tracks["acts"][k] for k in tracks["acts"].fields},
+                                  {k: tracks["surrogate"][k] for k in tracks["surrogate"].fields})  # fmt: skip
     for side in ("acts", "surrogate"):
-        tracks = read_events(output / side / sample.name, trees=("tracks",))["tracks"]
-        figures = metrics.summarize(data["hits"], data["particles"], tracks, pt_min=1.0)
+        figures = metrics.summarize(data["hits"], data["particles"], tracks[side], pt_min=1.0)
         summary[side] = {k: figures[k] for k in _FIGURES}
+        summary[side]["agreement"] = 1.0 if side == "acts" else agreement["fraction_reproduced"]
         summary[side]["tracks_per_event"] = figures["n_tracks"] / max(figures["n_events"], 1)
         totals[side] = np.array([sum(r["ms_per_event"][s] for s in _TIMED[side]) for r in runs[side]])
         median_run = runs[side][int(np.argsort(totals[side])[len(totals[side]) // 2])]
@@ -95,12 +104,14 @@ def format_demo(summary: dict[str, Any]) -> str:
     acts, sur = summary["acts"], summary["surrogate"]
     made = "reused" if summary["sample_reused"] else "simulated now"
     lines = [
-        f"demo: {summary['events']} events, {summary['hits_per_event']:,.0f} hits per event ({made}: {summary['sample']})",
+        f"demo: {summary['events']} events of {summary.get('what', 'the sample')}, "
+        f"{summary['hits_per_event']:,.0f} hits per event ({made}: {summary['sample']})",
         "",
         f"  {'pT > 1 GeV':<24}{'ACTS':>12}{'surrogate':>12}",
     ]
     names = {"efficiency": "efficiency", "fake_rate": "fake rate", "duplicate_rate": "duplicate rate",
-             "trackml_score": "TrackML score", "tracks_per_event": "tracks per event"}  # fmt: skip
+             "trackml_score": "TrackML score", "tracks_per_event": "tracks per event",
+             "agreement": "ACTS tracks reproduced"}  # fmt: skip
     for key, label in names.items():
         fmt = "{:>12,.1f}" if key == "tracks_per_event" else "{:>12.3f}"
         lines.append(f"  {label:<24}" + fmt.format(acts[key]) + fmt.format(sur[key]))

@@ -52,6 +52,8 @@ dataset "$B/dataset_val" "${VAL[@]}"
 "$H" -v train training/configs/collisions.toml
 M="$B/hepgan-generic.onnx"
 "$H" export "$B/model/generator.keras" -o "$M"
+# the engine seeds as ACTS does (pT > 0.4 GeV, |eta| < 3, two per middle hit; why: the script's docstring)
+"$PY" training/set_inference_seeding.py "$M"
 # the sampled spread against ACTS and the error model against truth, fitted end to end on the
 # validation events (hepgan.ml.calibrate, hepgan.ml.error_model)
 "$H" calibrate --in-place "$M" "${VAL[@]}"

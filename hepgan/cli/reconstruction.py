@@ -91,23 +91,27 @@ def triage(ctx: click.Context, inputs: tuple[Path, ...], rule: str, output: Path
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("hepgan-demo"),
               help="Folder for the sample and the tracks.")
 @click.option("--events", type=click.IntRange(min=1), default=3, help="Events to simulate.")
-@click.option("--vertices", type=click.IntRange(min=1), default=20, help="Vertices (pile-up) per event.")
-@click.option("--particles", type=click.IntRange(min=1), default=50, help="Pions per vertex.")
+@click.option("--process", type=click.Choice(["ttbar", "minbias", "gun"]), default="ttbar",
+              help="Pythia 8 collisions (14 TeV) or a pion gun.")
+@click.option("--pileup", type=click.IntRange(min=0, max=1000), default=50, help="Pile-up collisions per ttbar/minbias event.")
+@click.option("--vertices", type=click.IntRange(min=1), default=20, help="Gun vertices per event (--process gun).")
+@click.option("--particles", type=click.IntRange(min=1), default=50, help="Pions per gun vertex (--process gun).")
 @click.option("--seed", type=int, default=1, help="Simulation seed.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, help="Timed runs of each side, interleaved.")
 @click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
 @click.pass_context
 @_guarded
-def demo(ctx: click.Context, output: Path, events: int, vertices: int, particles: int, seed: int, repeats: int,
-         model: Path | None) -> None:  # fmt: skip
-    """Simulate a small sample with ACTS, reconstruct it with the shipped surrogate and with
-    ACTS, and compare their physics performance against truth and their speed, both measured
+def demo(ctx: click.Context, output: Path, events: int, process: str, pileup: int, vertices: int, particles: int,
+         seed: int, repeats: int, model: Path | None) -> None:  # fmt: skip
+    """Simulate a small sample (default: 3 Pythia 8 ttbar events with 50 pile-up collisions each)
+    with ACTS, reconstruct it with the shipped surrogate and with ACTS, and compare their physics performance against truth and their speed, both measured
     now, on 1 thread each (a rerun reuses the simulated sample, not its timings)."""
     from hepgan.demo import format_demo, run_demo
 
     _writable(output, folder=True)
     summary = run_demo(
-        output, events=events, vertices=vertices, particles=particles, seed=seed, model=model, repeats=repeats,
+        output, events=events, process=process, pileup=pileup, vertices=vertices, particles=particles, seed=seed,
+        model=model, repeats=repeats,
         progress=ctx.obj["progress"],
     )  # fmt: skip
     click.echo(format_demo(summary))
