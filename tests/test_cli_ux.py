@@ -193,7 +193,8 @@ def test_3_slow_steps_say_what_they_do_and_progress_shows_off_a_terminal(caplog:
 
 def test_3_demo_measures_both_sides_now(tmp_path: Path) -> None:
     pytest.importorskip("acts")
-    args = ("demo", "-o", tmp_path, "--events", "2", "--vertices", "2", "--particles", "10", "--repeats", "2")
+    args = ("demo", "-o", tmp_path, "--events", "2", "--process", "gun", "--vertices", "2", "--particles", "10",
+            "--repeats", "2")
     out = hepgan(*args)
     assert out.returncode == 0, out.stderr
     assert "simulated now" in out.stdout
@@ -204,7 +205,7 @@ def test_3_demo_measures_both_sides_now(tmp_path: Path) -> None:
     assert "stored ACTS timings are not used" in again.stderr
     # aligned: the figure rows are label, ACTS and surrogate columns of fixed widths
     rows = [line for line in out.stdout.splitlines() if re.fullmatch(r"  [a-zA-Z ()]{24}[ \d.,]{12}[ \d.,]{12}", line)]
-    assert len(rows) == 6, out.stdout
+    assert len(rows) == 7, out.stdout  # efficiency, fake, duplicate, TrackML, tracks, agreement, ms
 
 
 # ----------------------------------------------------------------------------- 4: RNTuple
