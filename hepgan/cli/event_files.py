@@ -43,7 +43,7 @@ def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bo
     by 12.5 um in x, y and 50 mm in z) or Pythia 8 collisions at 14 TeV (ttbar or minimum bias,
     plus --pileup minimum-bias collisions, each at its own vertex: sigma_xy 12.5 um, sigma_z
     50 mm, sigma_t 5 ns), through ACTS's generic detector in a 2 T solenoid field (Fatras, EM
-    interactions, particles above 150 MeV); ACTS then reconstructs them (seeding, CKF,
+    interactions; collisions keep particles above 150 MeV); ACTS then reconstructs them (seeding, CKF,
     ambiguity resolution, timed). The field and the gun's ranges are set in --config (keys
     b_field, pt_min, pt_max, eta_max).
     """

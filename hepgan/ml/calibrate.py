@@ -8,7 +8,8 @@ the shipped model: core pull widths (ACTS - mean) / spread of d0 0.83-0.87, z0 0
 theta 0.74-0.76, phi 0.92-0.99 and q/p 1.0-1.1 at 20 x 50 to 200 x 50 (seed level: 0.97-1.14).
 The factors do not depend on pile-up, so one factor per parameter, measured end to end on
 held-out events, calibrates them (`spread_scale` in the model's metadata, applied by the
-engine to ``track_err_*``). It never changes the tracks or their parameters.
+engine to ``track_spread_*``). It never changes the tracks or their parameters; the errors
+against the truth (``track_err_*``) are `hepgan.ml.error_model`'s.
 
 The width of a pull scales as 1 / spread, so one pass is exact: the new factor is the old one
 times the measured core width.

@@ -25,7 +25,7 @@ from hepgan.io.schema import TRACK_PARAMETERS
 from hepgan.perf import metrics
 from hepgan.reco.uncertainty import ErrorModel
 
-__all__ = ["DEFAULT_ETA_EDGES", "fit_error_model", "pull_table"]
+__all__ = ["DEFAULT_ETA_EDGES", "calibrate_errors", "fit_error_model", "pull_table"]
 
 log = logging.getLogger(__name__)
 

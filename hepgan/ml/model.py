@@ -7,7 +7,8 @@ What is generated. For each seed the generator sees the condition features of
 `hepgan.reco.features` (F values: the seed helix, the seed hits, and the K nearest hits on each of
 the next L surfaces with their normalised residuals). It returns
 
-- `score` (n,): probability that the seed belongs to a track the classic algorithm found;
+- `score` (n,): probability that the seed is real (its hits one particle's: the truth label,
+  or the classic algorithm's track where a training set has no truth);
 - `hit_prob` (n, L, K): probability that each candidate hit belongs to that track (0 where the
   feature mask says there is no candidate);
 - `params` (n, 5) and `params_std` (n, 5): mean and spread over M noise samples of the perigee

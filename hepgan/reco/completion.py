@@ -228,7 +228,8 @@ def complete_tracks(x, y, z, layer, flat, nhits, params, errors, *, geometry, bf
         flat: the tracks' hit indices concatenated, each track's `n_seed` seed hits first;
             nhits: (n_tracks,) int their counts.
         params: (n_tracks, 5) perigee (d0, z0, phi, theta, qop); errors: (n_tracks, 5) their
-            errors against the truth (NaN disables the inner-layer search for that track).
+            errors against the truth (NaN, a model without an error model: windows of the hit
+            resolution alone).
         geometry: `hepgan.reco.geometry.Geometry`; bfield: tesla.
 
     Returns:

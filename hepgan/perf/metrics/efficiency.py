@@ -9,7 +9,8 @@ pt_min`` (1 and 0.5 GeV are quoted). Categories narrow it where the particles tr
 - ``displaced``: ``particle_vertex_secondary > 0`` (made at a displaced decay vertex: b, c, tau
   and V0 decay products); ``prompt``: ``particle_vertex_secondary == 0``.
 
-Files without those branches (pion guns, older files) have no such categories;
+Files without those branches (older files, imports) have no such categories (a gun's
+'hard scatter' is its first vertex).
 :func:`available_categories` says which ones a particles array supports.
 Rates carry Clopper-Pearson intervals (:mod:`hepgan.perf.metrics.intervals`).
 """
