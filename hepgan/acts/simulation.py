@@ -386,5 +386,5 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
     }
     if config.collisions:
         summary["pythia_ms_per_event"] = generation_s * 1e3 / config.events
-    logger.info("simulation summary: %s", summary)
+    logger.debug("simulation summary: %s", summary)  # the command line prints it for people
     return summary
