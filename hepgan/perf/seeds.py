@@ -46,15 +46,20 @@ def _uses() -> dict[int, SeedUse]:
         SeedUse(11, "tune", "benchmarks/bench_seeding.py and ablation_seeding.py: chose the seeder's cuts; "
                 "the bench's seed until 2026-12 (its events are no longer reported)"),
         *(SeedUse(s, "tune", "benchmarks/bench_reliability_flag.py: chose the triage flag thresholds "
-                  "(in-distribution 20 x 50 and 100 x 50)") for s in (2020, 2100)),
+                  "(in-distribution gun 20 x 50 and 100 x 50)") for s in (2020, 2100)),
         *(SeedUse(s, "tune", "benchmarks/bench_reliability_flag.py: out-of-distribution samples (field, "
                   "pile-up) the flag thresholds were set against") for s in (1501, 3001, 501, 30001)),
-        *(SeedUse(s, "tune", f"benchmarks/bench_collisions.py (the seeder's d0 window) and "
-                  f"benchmarks/bench_retrain_collisions.py (new model against the shipped one): ttbar at pile-up {pu}")
+        *(SeedUse(s, "tune", f"benchmarks/bench_collisions.py (the seeder's d0 window), "
+                  f"benchmarks/bench_retrain_collisions.py (new model against the shipped one) and "
+                  f"benchmarks/bench_reliability_flag.py (the flag thresholds): ttbar at pile-up {pu}")
           for s, pu in ((5001, 0), (5050, 50), (5200, 200))),
         *(SeedUse(s, "tune", f"hepgan.ml.error_model's tuning samples (gun {size} x 50); 3011 and 3012 also "
                   "benchmarks/bench_retrain_collisions.py's gun samples") for s, size in ((3002, 100), (3011, 20), (3012, 100))),
         *(SeedUse(s, "report", "hepgan bench: the events of the README's tables") for s in range(31, 40)),
+        *(SeedUse(s, "report", f"benchmarks/bench_reliability_flag.py --report: flag rates quoted in the README ({what})")
+          for s, what in ((41, "ttbar pile-up 0"), (43, "ttbar pile-up 50"), (44, "ttbar pile-up 200"),
+                          (45, "gun 20 x 50"), (46, "gun 100 x 50"), (47, "gun 20 x 50 at 1.5 T"),
+                          (48, "gun 20 x 50 at 3 T"), (49, "gun 300 x 50"))),
         *(SeedUse(s, "test", "tests/: fixtures (small ACTS samples)") for s in (7, 42)),
         SeedUse(1, "demo", "hepgan demo's default sample"),
     ]  # fmt: skip
