@@ -84,9 +84,9 @@ def test_flag_silent_on_collisions_and_fires_with_noise(ttbar_pu50: Path, tmp_pa
     flags, rows = _flags(ttbar_pu50, tmp_path / "clean")
     assert len(rows) == 1
     assert not flags["any"].any(), rows
-    # low-pT particles' hits stay on no track: 0.68-0.72 of a pile-up 50 event (tune samples)
+    # low-pT particles' hits stay on no track: 0.56-0.59 of a pile-up 50 event (tune samples)
     clean_u = _unassigned(rows)
-    assert ((clean_u > 0.6) & (clean_u < cut - 0.02)).all(), clean_u
+    assert ((clean_u > 0.5) & (clean_u < cut - 0.02)).all(), clean_u
 
     flags_noisy, rows_noisy = _flags(_noisy(ttbar_pu50, tmp_path / "noisy.root", 0.30), tmp_path / "noisy")
     assert flags_noisy["unassigned"].all() and flags_noisy["any"].all(), rows_noisy
