@@ -87,3 +87,14 @@ def dataset_pair(tmp_path_factory: pytest.TempPathFactory, sim_20x50: Path, smal
     build_dataset([sim_20x50], root / "train", config=DatasetConfig(), progress=False)
     build_dataset([small_sim], root / "val", config=DatasetConfig(), progress=False)
     return root / "train", root / "val"
+
+
+@pytest.fixture(scope="session")
+def ttbar_pu50_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3 ttbar events with 50 pile-up collisions each, Pythia 8 through ACTS (seed 7): the shipped
+    model's kind of data, never used in training or tuning (docs/seeds.md)."""
+    from hepgan.acts.simulation import SimulationConfig, simulate
+
+    path = tmp_path_factory.mktemp("ttbar") / "ttbar_pu50.root"
+    simulate(path, SimulationConfig(events=3, process="ttbar", pileup=50, seed=7), progress=False)
+    return path
