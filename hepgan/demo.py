@@ -26,10 +26,12 @@ log = logging.getLogger(__name__)
 
 _FIGURES = ("efficiency", "fake_rate", "duplicate_rate", "trackml_score")
 
-#: Stages each side's reconstruction time covers (reading and writing files excluded): ACTS
-#: builds its measurements and space points from the hits; the surrogate reads global positions.
+#: Stages each side's reconstruction time covers, as the bench's (reading and writing files
+#: excluded): ACTS's seeding includes forming space points from measurements; building the
+#: measurements from a file's hits stands in for clustering and is left out; the
+#: surrogate reads global positions.
 _TIMED = {
-    "acts": ("measurements", "seeding", "ckf", "ambiguity"),
+    "acts": ("seeding", "ckf", "ambiguity"),
     "surrogate": ("seeding", "features", "network", "assignment", "ambiguity"),
 }
 
