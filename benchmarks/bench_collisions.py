@@ -25,11 +25,13 @@ import awkward as ak
 import numpy as np
 
 from hepgan.acts.simulation import SimulationConfig, simulate
+from hepgan.io.atomic import write_json_atomically
 from hepgan.io.events import read_events
 from hepgan.perf.bench import machine_info
 from hepgan.perf.metrics import duplicate_rate, efficiency_denominator, fake_rate, match_tracks
 from hepgan.reco.driver import reconstruct_files
-from hepgan.reco.engine import Engine, shipped_model_path
+from hepgan.reco.engine import Engine
+from hepgan.reco.model_file import shipped_model_path
 
 PILEUPS = (0, 50, 200)
 SEEDS = {0: 5001, 50: 5050, 200: 5200}
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json_atomically(args.output, doc)
     print(f"wrote {args.output}")
     return 0
 

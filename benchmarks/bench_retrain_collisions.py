@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import awkward as ak
 import numpy as np
 
 from hepgan.acts.simulation import SimulationConfig, simulate
+from hepgan.io.atomic import write_json_atomically
 from hepgan.io.events import read_events
 from hepgan.perf.bench import machine_info
 from hepgan.perf.metrics import summarize
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json_atomically(args.output, doc)
     print(f"wrote {args.output}")
     return 0
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from hepgan.perf.timing import ACTS_CONFIGS
 
-__all__ = ["ROW_LABELS", "build_headline", "format_headline"]
+__all__ = ["ROW_LABELS", "build_headline", "format_headline", "interval_text"]
 
 #: Row label of each reconstruction.
 ROW_LABELS = {"spm1": "ACTS-1", "spm5": "ACTS-5", "surrogate": "surrogate"}
@@ -65,10 +65,11 @@ def _pct(rate: Mapping[str, Any] | None) -> str:
     return f"{100 * rate['value']:.2f}%"
 
 
-def _interval(rate: Mapping[str, Any] | None) -> str:
+def interval_text(rate: Mapping[str, Any] | None) -> str:
+    """A rate with its interval for people: ``0.9915 [0.9892, 0.9933]`` ("n/a" when undefined)."""
     if not rate or rate.get("value") is None:
         return "n/a"
-    return f"{rate['value']:.4f} [{rate['lower']:.4f}-{rate['upper']:.4f}]"
+    return f"{rate['value']:.4f} [{rate['lower']:.4f}, {rate['upper']:.4f}]"
 
 
 def format_headline(results: Mapping[str, Any]) -> str:
@@ -86,7 +87,7 @@ def format_headline(results: Mapping[str, Any]) -> str:
             tml = f"{row['trackml_score']:.3f}" if row.get("trackml_score") is not None else "n/a"
             name = f"{s}" if k == 0 else ""
             lines.append(
-                f"{name:<12} {label:<10} {row['ms_per_event']:>10.2f} {speed:>22}  {_interval(row['efficiency_pt1']):<26} "
+                f"{name:<12} {label:<10} {row['ms_per_event']:>10.2f} {speed:>22}  {interval_text(row['efficiency_pt1']):<26} "
                 f"{_pct(row['fake_rate']):>7} {_pct(row['duplicate_rate']):>7} {agree:>6} {tml:>8}"
             )
         sur = h["rows"]["surrogate"]

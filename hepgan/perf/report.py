@@ -36,6 +36,7 @@ import numpy as np
 
 from hepgan.errors import InputError
 from hepgan.io.atomic import write_text_atomically
+from hepgan.perf.headline import interval_text
 
 __all__ = ["load_results", "render_html", "write_report"]
 
@@ -292,12 +293,6 @@ def _img(uri: str, alt: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">'
 
 
-def _interval(rate: Mapping[str, Any] | None) -> str:
-    if not rate or rate.get("value") is None:
-        return "n/a"
-    return f"{rate['value']:.4f} [{rate['lower']:.4f}, {rate['upper']:.4f}]"
-
-
 def _spread_text(sp: Mapping[str, Any] | None) -> str:
     if not sp or sp.get("median") is None:
         return "–"
@@ -313,8 +308,8 @@ def _headline_table(res: Mapping[str, Any]) -> str:
             rows.append([
                 s if k == 0 else "", f"{h['hits_per_event']:.0f}" if k == 0 else "", label, r["ms_per_event"],
                 _spread_text(r.get("speedup")), _spread_text(r.get("speedup_all_cores")),
-                _interval(r["efficiency_pt1"]), _interval(r["efficiency_pt0.5"]),
-                _interval(r["fake_rate"]), _interval(r["duplicate_rate"]),
+                interval_text(r["efficiency_pt1"]), interval_text(r["efficiency_pt0.5"]),
+                interval_text(r["fake_rate"]), interval_text(r["duplicate_rate"]),
                 "–" if r.get("agreement") is None else r["agreement"], r.get("trackml_score"),
             ])  # fmt: skip
     return _table(header, rows)
@@ -336,7 +331,7 @@ def _categories_table(res: Mapping[str, Any]) -> str:
     for s, r in res["sizes"].items():
         for name in _NAMES:
             cats = r["physics"]["summary"][name]["pt_gt_1"]["efficiency_categories"]
-            rows.append([s, _NAMES[name], *(_interval(cats.get(c)) for c in ("all", "hard_scatter", "prompt", "displaced"))])
+            rows.append([s, _NAMES[name], *(interval_text(cats.get(c)) for c in ("all", "hard_scatter", "prompt", "displaced"))])
     return _table(["size", "reco", "all", "hard scatter", "prompt", "displaced"], rows)
 
 
