@@ -17,14 +17,10 @@ Usage: python training/set_inference_seeding.py MODEL.onnx [--pt-min 0.4] [--eta
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import onnx
-
-from hepgan.io.atomic import write_bytes_atomically
-from hepgan.reco.model_file import read_model_info
+from hepgan.reco.model_file import read_model_info, write_model_metadata
 
 
 def main() -> None:
@@ -35,18 +31,12 @@ def main() -> None:
     ap.add_argument("--max-seeds-per-middle", type=int, default=2)
     args = ap.parse_args()
     info = read_model_info(args.model)
-    doc = dict(info.metadata)
-    doc.setdefault("training_seeding_config", doc["seeding_config"])
     wide = replace(info.seeding_config, pt_min=args.pt_min, eta_max=args.eta_max,
                    max_seeds_per_middle=args.max_seeds_per_middle)  # fmt: skip
-    doc["seeding_config"] = asdict(wide)
-    proto = onnx.load(args.model)
-    for entry in proto.metadata_props:
-        if entry.key == "hepgan":
-            entry.value = json.dumps(doc)
-    write_bytes_atomically(args.model, proto.SerializeToString())
-    read_model_info(args.model)  # the rewritten metadata still validates
-    print(f"{args.model}: seeding_config {doc['seeding_config']}")
+    updates = {"seeding_config": asdict(wide)}
+    updates["training_seeding_config"] = info.metadata.get("training_seeding_config", info.metadata["seeding_config"])
+    write_model_metadata(args.model, updates)
+    print(f"{args.model}: seeding_config {updates['seeding_config']}")
 
 
 if __name__ == "__main__":

@@ -17,26 +17,42 @@ times the measured core width.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
 
 from hepgan.errors import InputError
-from hepgan.io.atomic import write_bytes_atomically
 from hepgan.io.events import iterate_chunks
 from hepgan.io.schema import TRACK_PARAMETERS
 
-__all__ = ["calibrate_spread"]
+__all__ = ["calibrate_spread", "reconstruct_chunks"]
 
 log = logging.getLogger(__name__)
 
 #: Fewer reproduced tracks than this measure a pull width to worse than 2%.
 MIN_TRACKS = 1000
+
+
+def reconstruct_chunks(engine, inputs: Sequence[str | os.PathLike], *, trees: Sequence[str], truth: bool = False,
+                       max_events: int = 0) -> Iterator[tuple[dict[str, ak.Array], list[dict]]]:  # fmt: skip
+    """Run `engine` over the events of `inputs`, at most `max_events` (0: all): per chunk, the
+    chunk's `trees` cut to the events reconstructed and the engine's tracks of each event."""
+    n_events = 0
+    for path in inputs:
+        for chunk in iterate_chunks(path, trees=trees, truth=truth, step_events=50):
+            hits = chunk.arrays["hits"]
+            n = len(hits) if not max_events else min(len(hits), max_events - n_events)
+            if n <= 0:
+                return
+            cols = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
+            ours = [engine.reconstruct_event(*(ak.to_numpy(hits[k][i]) for k in cols), event_id=int(hits["event_id"][i]))[0]
+                    for i in range(n)]  # fmt: skip
+            n_events += n
+            yield {name: arr[:n] for name, arr in chunk.arrays.items()}, ours
 
 
 def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLike], *, max_events: int = 0,
@@ -48,11 +64,9 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     Returns a dict with ``pull_width_before`` and ``spread_scale`` per parameter, the events
     and tracks used.
     """
-    import onnx
-
     from hepgan.perf.metrics import agreement
     from hepgan.reco.engine import Engine
-    from hepgan.reco.model_file import read_model_info
+    from hepgan.reco.model_file import read_model_info, write_model_metadata
 
     model = Path(model)
     info = read_model_info(model)
@@ -60,17 +74,11 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     acts_parts: list[dict] = []
     sur_parts: list[dict] = []
     n_events = 0
-    for path in inputs:
-        for chunk in iterate_chunks(path, trees=("hits", "tracks"), step_events=50):
-            if max_events and n_events >= max_events:
-                break
-            hits, tracks = chunk.arrays["hits"], chunk.arrays["tracks"]
-            for i in range(min(len(hits), max_events - n_events) if max_events else len(hits)):
-                cols = [ak.to_numpy(hits[k][i]) for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")]
-                ours, _ = engine.reconstruct_event(*cols, event_id=int(hits["event_id"][i]))
-                sur_parts.append(ours)
-                acts_parts.append({k: tracks[k][i] for k in tracks.fields})
-                n_events += 1
+    for arrays, ours in reconstruct_chunks(engine, inputs, trees=("hits", "tracks"), max_events=max_events):
+        tracks = arrays["tracks"]
+        acts_parts += [{k: tracks[k][i] for k in tracks.fields} for i in range(len(ours))]
+        sur_parts += ours
+        n_events += len(ours)
     if not n_events:
         msg = f"{', '.join(map(str, inputs))}: no events; expected files with hits and the classic tracks"
         raise InputError(msg)
@@ -96,14 +104,7 @@ def calibrate_spread(model: str | os.PathLike, inputs: Sequence[str | os.PathLik
     }
     if dry_run:
         return result
-    proto = onnx.load(model)
-    doc = dict(info.metadata)
-    doc["spread_scale"] = scale
-    doc["spread_calibration"] = {k: v for k, v in result.items() if k != "spread_scale"}
-    for entry in proto.metadata_props:
-        if entry.key == "hepgan":
-            entry.value = json.dumps(doc)
-    target = Path(output) if output is not None else model
-    write_bytes_atomically(target, proto.SerializeToString())
+    calibration = {k: v for k, v in result.items() if k != "spread_scale"}
+    target = write_model_metadata(model, {"spread_scale": scale, "spread_calibration": calibration}, output=output)
     log.info("calibrated %s -> %s: spread scale %s", model, target, np.round(scale, 3).tolist())
     return result

@@ -154,38 +154,26 @@ def calibrate_errors(model, inputs, *, output=None, max_events: int = 0, seed: i
     The model's parameters must not change between this and its use: the error model describes
     this network's errors. Use tuning events (docs/seeds.md), never the events you report.
     """
-    import json
     from pathlib import Path
 
-    import onnx
-
-    from hepgan.io.atomic import write_bytes_atomically
-    from hepgan.io.events import has_truth, iterate_chunks, read_file_metadata
+    from hepgan.io.events import has_truth, read_file_metadata
+    from hepgan.ml.calibrate import reconstruct_chunks
     from hepgan.reco.engine import Engine
-    from hepgan.reco.model_file import read_model_info
+    from hepgan.reco.model_file import write_model_metadata
 
     model = Path(model)
-    info = read_model_info(model)
-    engine = Engine(model, threads=1, seed=seed)
-    samples, n_events, fields = [], 0, []
+    fields = []
     for path in inputs:
         if not has_truth(path):
             msg = (f"{path}: no truth (hit_particle_id, particles): the error model is fitted against the true "
                    "particles of simulated events (hepgan calibrate --what spread needs none)")  # fmt: skip
             raise InputError(msg)
         fields.append(float(read_file_metadata(path).get("b_field_t", 2.0)))
-        for chunk in iterate_chunks(path, trees=("hits", "particles"), truth=True, step_events=50):
-            hits, particles = chunk.arrays["hits"], chunk.arrays["particles"]
-            n = len(hits) if not max_events else min(len(hits), max_events - n_events)
-            if n <= 0:
-                break
-            ours = []
-            for i in range(n):
-                cols = [ak.to_numpy(hits[k][i]) for k in ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")]
-                ours.append(engine.reconstruct_event(*cols, event_id=int(hits["event_id"][i]))[0])
-            tracks = ak.Array({k: [t[k] for t in ours] for k in ours[0]}) if ours else None
-            samples.append((hits[:n], particles[:n], tracks))
-            n_events += n
+    engine = Engine(model, threads=1, seed=seed)
+    samples, n_events = [], 0
+    for arrays, ours in reconstruct_chunks(engine, inputs, trees=("hits", "particles"), truth=True, max_events=max_events):
+        samples.append((arrays["hits"], arrays["particles"], ak.Array({k: [t[k] for t in ours] for k in ours[0]})))
+        n_events += len(ours)
     if not n_events:
         msg = f"{', '.join(map(str, inputs))}: no events; expected files with hits and truth particles"
         raise InputError(msg)
@@ -196,13 +184,6 @@ def calibrate_errors(model, inputs, *, output=None, max_events: int = 0, seed: i
     summary.update({"events": n_events, "inputs": [str(p) for p in inputs], "b_field_t": fields[0]})
     if dry_run:
         return summary
-    proto = onnx.load(model)
-    doc = dict(info.metadata)
-    doc["error_model"] = error_model.to_dict()
-    doc["error_calibration"] = summary
-    for entry in proto.metadata_props:
-        if entry.key == "hepgan":
-            entry.value = json.dumps(doc)
-    write_bytes_atomically(Path(output) if output else model, proto.SerializeToString())
+    write_model_metadata(model, {"error_model": error_model.to_dict(), "error_calibration": summary}, output=output)
     log.info("error model of %s fitted on %d events, %d tracks", model, n_events, summary["tracks"])
     return summary

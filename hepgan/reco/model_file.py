@@ -30,7 +30,16 @@ from hepgan.reco.geometry import Geometry
 from hepgan.reco.seeding import SeedingConfig
 from hepgan.reco.uncertainty import ErrorModel
 
-__all__ = ["INPUTS", "MODEL_ENV", "OUTPUTS", "ModelInfo", "is_dynamic", "read_model_info", "shipped_model_path"]
+__all__ = [
+    "INPUTS",
+    "MODEL_ENV",
+    "OUTPUTS",
+    "ModelInfo",
+    "is_dynamic",
+    "read_model_info",
+    "shipped_model_path",
+    "write_model_metadata",
+]
 
 #: Environment variable naming the model to use when none is given (overrides the shipped one).
 MODEL_ENV = "HEPGAN_MODEL"
@@ -259,3 +268,24 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
         sizes["n_samples"], training if isinstance(training, Mapping) else {}, doc, tuple(float(v) for v in scale),
         error_model,
     )  # fmt: skip
+
+
+def write_model_metadata(path: str | os.PathLike, updates: Mapping[str, Any], *,
+                         output: str | os.PathLike | None = None) -> Path:  # fmt: skip
+    """Write model `path` with `updates` merged into its ``hepgan`` metadata to `output` (default:
+    `path` itself), atomically, and check that the result still reads. The one way calibrations
+    and inference settings reach a model file; returns where it was written."""
+    import onnx
+
+    from hepgan.io.atomic import write_bytes_atomically
+
+    path = Path(path)
+    doc = {**read_model_info(path).metadata, **updates}
+    proto = onnx.load(path)
+    for entry in proto.metadata_props:
+        if entry.key == "hepgan":
+            entry.value = json.dumps(doc)
+    target = Path(output) if output is not None else path
+    write_bytes_atomically(target, proto.SerializeToString())
+    read_model_info(target)
+    return target
