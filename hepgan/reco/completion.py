@@ -243,13 +243,17 @@ def complete_tracks(x, y, z, layer, flat, nhits, params, errors, *, geometry, bf
     x64, y64, z64 = (np.asarray(a, np.float64) for a in (x, y, z))
     layer = np.asarray(layer, np.int64)
     n_layers = len(geometry.layers)
-    hit_phi = np.arctan2(y64, x64)
-    order = np.lexsort((hit_phi, layer))
+    pix = [i for i, la in enumerate(geometry.layers) if la.volume_id in geometry.pixel_volumes]
+    pix_layers = np.asarray(pix, np.int64)
+    # Both searches look on pixel layers only (seed hits and inner hits are pixel hits), so only
+    # the pixel hits are indexed: per layer, sorted by phi.
+    candidates = np.flatnonzero(np.isin(layer, pix_layers))
+    cand_phi = np.arctan2(y64[candidates], x64[candidates])
+    by_layer = np.lexsort((cand_phi, layer[candidates]))
+    order, phi_sorted = candidates[by_layer], cand_phi[by_layer]
     sorted_layer = layer[order]
     block_lo = np.searchsorted(sorted_layer, np.arange(n_layers), side="left")
     block_hi = np.searchsorted(sorted_layer, np.arange(n_layers), side="right")
-    pix = [i for i, la in enumerate(geometry.layers) if la.volume_id in geometry.pixel_volumes]
-    pix_layers = np.asarray(pix, np.int64)
     pix_barrel = np.asarray([geometry.layers[i].is_barrel for i in pix], np.bool_)
     pix_pos = np.asarray([geometry.layers[i].position for i in pix], np.float64)
     p = np.asarray(params, np.float64).reshape(-1, 5)
@@ -259,12 +263,12 @@ def complete_tracks(x, y, z, layer, flat, nhits, params, errors, *, geometry, bf
     used[flat64] = True
     cols = [p[:, k].copy() for k in range(5)]
     flat64, nhits64, n_first = _inward_kernel(
-        x64, y64, z64, layer, order, hit_phi[order], block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64,
+        x64, y64, z64, layer, order, phi_sorted, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64,
         nhits64, *cols, e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), used,
         int(n_seed),
     )  # fmt: skip
     out, counts = _overlap_kernel(
-        x64, y64, z64, order, hit_phi[order], block_lo, block_hi, layer, flat64, nhits64, cols[0], cols[2], cols[3],
+        x64, y64, z64, order, phi_sorted, block_lo, block_hi, layer, flat64, nhits64, cols[0], cols[2], cols[3],
         cols[4], float(bfield), n_first, used,
     )  # fmt: skip
     return out.astype(np.asarray(flat).dtype), counts.astype(np.asarray(nhits).dtype)
