@@ -5,8 +5,13 @@ Chain per event (each stage timed, ms)::
     seeding     hepgan.reco.seeding.find_seeds                 (n_seeds, 3) hit indices
     features    hepgan.reco.features.build_features            (n_seeds, F) float32, candidates (n_seeds, L, K)
     network     model.onnx (condition, noise) -> params, params_std, score, hit_prob
-    assignment  seed hits + the best candidate per surface with hit_prob >= hit_threshold
+    assignment  seed hits + up to two candidates per surface with hit_prob >= hit_threshold;
+                after ambiguity resolution, the chosen tracks' completion (hepgan.reco.completion:
+                inner and skipped pixel layers, overlapping modules), timed here too
     ambiguity   hepgan.reco.ambiguity.resolve (greedy by score, then hit count)
+
+Errors: ``track_err_*`` and ``track_cov_*`` from the model's error model
+(:mod:`hepgan.reco.uncertainty`, against the truth), ``track_spread_*`` the sampled spread.
 
 The model file and its interface are :mod:`hepgan.reco.model_file`'s: it is read and checked
 (``onnx.checker``, the ``hepgan`` metadata, the graph's inputs and outputs) before any
