@@ -49,6 +49,8 @@ N_FIT_HEAD = 8
 # 103 against 97 ms/event at 100 x 50 (none at all: 135). Nothing here relies on NaN or inf.
 # Every helper of the feature kernel has the same flags, so that splitting it changed no bit.
 _FAST = {"nnan", "ninf", "nsz", "arcp", "afn"}
+#: slack (mm) of _find_slots' bounds on a crossing before it is computed
+_SLACK = 1e-3
 
 
 @kernel()
@@ -350,11 +352,18 @@ def _find_slots(la, lb, lc, r_out, table, road, xc, yc, radius, hsense, phi, z0,
     Cheap rejections first (why: this loop over all layers is the fixed cost of every seed):
     a barrel inside the outer hit's radius was crossed before it (r grows along the outward
     half turn), a crossing further than the n_slots-th found is not needed, and an arc from
-    the outer hit to a barrel is at least as long as their radial distance."""
+    the outer hit to a barrel is at least as long as their radial distance, so z there is at
+    least that far along; a disk crossing lies on the circle, between |dc - R| and dc + R
+    from the beam. The last two bounds have 1 um of slack against rounding, so that they
+    reject only what the exact extent test after the crossing would (measured: no feature
+    changed, and the road pass 11% faster at ttbar pile-up 200)."""
     is_endcap, layer_order, position, lo_ext, hi_ext = table[0], table[1], table[2], table[3], table[4]
     margin = road[5]
     slot_s = slots[0]
     n_found = 0
+    dc = math.sqrt(xc * xc + yc * yc)
+    r_far = dc + radius
+    r_near = abs(dc - radius)
     for li in range(position.shape[0]):
         lay = layer_order[li]
         if lay in (la, lb, lc):
@@ -364,12 +373,18 @@ def _find_slots(la, lb, lc, r_out, table, road, xc, yc, radius, hsense, phi, z0,
             s = (position[lay] - z0) / cot if cot != 0.0 else -1.0
             if s <= s_out or s >= s_max:
                 continue
+            if r_far < lo_ext[lay] - margin - _SLACK or r_near > hi_ext[lay] + margin + _SLACK:
+                continue
             s, x, y, zz, ux, uy, good = crossing_endcap(xc, yc, radius, hsense, phi, z0, cot, position[lay], s_out)
             if good:
                 rr = math.sqrt(x * x + y * y)
                 good = lo_ext[lay] - margin <= rr <= hi_ext[lay] + margin
         else:
-            if position[lay] <= r_out or s_out + position[lay] - r_out >= s_max:
+            s_near = s_out + position[lay] - r_out
+            if position[lay] <= r_out or s_near >= s_max:
+                continue
+            z_near = z0 + s_near * cot
+            if (cot > 0.0 and z_near > hi_ext[lay] + margin + _SLACK) or (cot < 0.0 and z_near < lo_ext[lay] - margin - _SLACK):
                 continue
             s, x, y, zz, ux, uy, good = crossing_barrel(xc, yc, radius, hsense, phi, z0, cot, position[lay], s_out)
             if good:
