@@ -57,6 +57,10 @@ smallest ``(res_1/sigma_1)^2 + (res_2/sigma_2)^2`` are kept.
 
 Hits are binned per layer in ``FeatureConfig.phi_bins`` phi bins and sorted by z (barrel) or
 r (disk) inside a bin, so a look-up touches only the hits of the road.
+
+Two passes (:func:`road_features`, then :func:`fit_features` of the seeds wanted;
+:func:`build_features` is both over every seed): everything but the fit block, then the fit
+block, so that the engine fits only the seeds its preselection keeps.
 """
 
 from __future__ import annotations
