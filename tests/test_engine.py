@@ -66,6 +66,37 @@ def test_reconstruct_event_tracks(model: Path, sim_20x50: Path) -> None:
     assert ((tracks["track_ndf"] % 2 == 0) & (tracks["track_ndf"] <= 2 * (tracks["track_nhits"] - 3))).all()
 
 
+def test_features_of_the_preselected_seeds_are_build_features_rows(model: Path, sim_20x50: Path, monkeypatch) -> None:
+    """The engine fits only the seeds the preselection keeps (hepgan.reco.features'
+    two passes): what reaches the network is exactly those rows of the one-pass features."""
+    import hepgan.reco.engine as engine_module
+    from hepgan.reco.ambiguity import preselect_seeds
+    from hepgan.reco.features import build_features
+    from hepgan.reco.seeding import find_seeds
+
+    seen = []
+    fit_features = engine_module.fit_features
+
+    def spy(road, rows=None):
+        out = fit_features(road, rows)
+        seen.append((rows, out.copy()))
+        return out
+
+    monkeypatch.setattr(engine_module, "fit_features", spy)
+    engine = Engine(model)
+    cols, event_id = _event(sim_20x50, 1)
+    engine.reconstruct_event(*cols, event_id=event_id)
+    layer = engine.geometry.layer_index(cols[3], cols[4])
+    seeds = find_seeds(*cols, geometry=engine.geometry, config=engine.seeding_config, layer=layer)
+    full, cand = build_features(*cols[:3], layer, seeds, config=engine.feature_config, geometry=engine.geometry)
+    kept = preselect_seeds(seeds, cand, full, n_hits=len(layer), n_candidates=engine.feature_config.candidates,
+                           chi2_cut=engine.assignment.preselect_chi2)  # fmt: skip
+    [(rows, feats)] = seen
+    np.testing.assert_array_equal(rows, np.flatnonzero(kept))
+    assert 0 < len(rows) < len(seeds)
+    assert feats.tobytes() == full[kept].tobytes()
+
+
 def test_noise_is_seeded_by_event_id(model: Path, small_sim: Path) -> None:
     engine = Engine(model)
     cols, event_id = _event(small_sim, 1)

@@ -12,7 +12,8 @@ import pytest
 from hepgan.errors import InputError
 from hepgan.io.events import read_events
 from hepgan.ml.dataset import match_seeds
-from hepgan.reco.features import FeatureConfig, build_features, feature_names, layer_table
+from hepgan.reco.ambiguity import preselect_seeds
+from hepgan.reco.features import FeatureConfig, build_features, feature_names, fit_features, layer_table, road_features
 from hepgan.reco.geometry import GENERIC_DETECTOR
 from hepgan.reco.seeding import find_seeds
 
@@ -108,6 +109,32 @@ def test_empty_and_bad_seeds():
     assert f.shape == (0, config.n_features) and cand.shape == (0, 3, 2)
     with pytest.raises(ValueError, match="seed hit indices"):
         build_features(x, y, z, layer, np.array([[0, 1, 3]]), config=config)
+
+
+def test_two_passes_give_the_features_of_one(sim_20x50):
+    """road_features then fit_features of some seeds (the engine's preselected ones, a random
+    subset in any order, none) give those seeds' rows of build_features to the bit; pass one
+    alone leaves the fit block zero and everything else final."""
+    from dataclasses import replace
+
+    rng = np.random.default_rng(5)
+    cols, _, _ = next(_events(sim_20x50))
+    for config in (FeatureConfig(), replace(FeatureConfig(), seed_agreement=False), replace(FeatureConfig(), fit=False)):
+        seeds, layer, f, cand, _ = _features(cols, config)
+        args = (cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, seeds)
+        road = road_features(*args, config=config)
+        np.testing.assert_array_equal(road.candidates, cand)
+        assert road.features.view(np.uint32)[:, : config.fit_offset].tobytes() == f.view(np.uint32)[:, : config.fit_offset].tobytes()
+        assert (road.features[:, config.fit_offset :] == 0).all()
+        kept = np.flatnonzero(preselect_seeds(seeds, road.candidates, road.features, n_hits=len(layer), n_candidates=config.candidates))
+        assert 0 < len(kept) < len(seeds)
+        shuffled = rng.permutation(len(seeds))[: len(seeds) // 7]
+        for rows in (kept, shuffled, np.zeros(0, np.int64)):
+            part = fit_features(road, rows)
+            assert part.shape == (len(rows), config.n_features) and part.dtype == np.float32
+            assert part.tobytes() == f[rows].tobytes()
+        # all seeds: filled in place, as build_features does
+        assert fit_features(road).tobytes() == f.tobytes()
 
 
 def test_road_containment_and_speed(sim_20x50):

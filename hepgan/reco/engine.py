@@ -4,6 +4,8 @@ Chain per event (each stage timed, ms)::
 
     seeding     hepgan.reco.seeding.find_seeds                 (n_seeds, 3) hit indices
     features    hepgan.reco.features.build_features            (n_seeds, F) float32, candidates (n_seeds, L, K)
+                (in two passes with the preselection, hepgan.reco.ambiguity.preselect_seeds,
+                between them: the road of every seed, the fit of the seeds kept)
     network     model.onnx (condition, noise) -> params, params_std, score, hit_prob
     assignment  seed hits + up to two candidates per surface with hit_prob >= hit_threshold;
                 after ambiguity resolution, the chosen tracks' completion (hepgan.reco.completion:
@@ -43,7 +45,7 @@ from hepgan.io.schema import TRACK_PARAMETERS, TRACKS
 from hepgan.reco.ambiguity import AmbiguityConfig, preselect_seeds, resolve
 from hepgan.reco.assignment import AssignmentConfig, assign_hits
 from hepgan.reco.completion import complete_tracks
-from hepgan.reco.features import build_features, layer_table
+from hepgan.reco.features import fit_features, layer_table, road_features
 from hepgan.reco.model_file import OUTPUTS, is_dynamic, read_model_info, shipped_model_path
 from hepgan.reco.seeding import find_seeds
 from hepgan.reco.uncertainty import covariance_columns
@@ -266,15 +268,16 @@ class Engine:
         seeds = find_seeds(x, y, z, volume_id, layer_id, geometry=self.geometry, config=self.seeding_config, layer=layer)
         t1 = time.perf_counter()
         ms["seeding"] = (t1 - t0) * 1e3
-        feats, cand = build_features(
-            x, y, z, layer, seeds, config=self.feature_config, table=self._table, geometry=self.geometry
-        )
+        road = road_features(x, y, z, layer, seeds, config=self.feature_config, table=self._table, geometry=self.geometry)
         if self.assignment.preselect:
-            chosen_seeds = preselect_seeds(
-                seeds, cand, feats, n_hits=n_hits, n_candidates=self.feature_config.candidates,
+            # reads no fit column: the fit (half the features' cost) runs on the kept seeds only
+            chosen_seeds = np.flatnonzero(preselect_seeds(
+                seeds, road.candidates, road.features, n_hits=n_hits, n_candidates=self.feature_config.candidates,
                 chi2_cut=self.assignment.preselect_chi2,
-            )  # fmt: skip
-            seeds, feats, cand = seeds[chosen_seeds], feats[chosen_seeds], cand[chosen_seeds]
+            ))  # fmt: skip
+            seeds, feats, cand = seeds[chosen_seeds], fit_features(road, chosen_seeds), road.candidates[chosen_seeds]
+        else:
+            feats, cand = fit_features(road), road.candidates
         t2 = time.perf_counter()
         ms["features"] = (t2 - t1) * 1e3
         # Two passes when the model's samples axis is dynamic: score and hit probabilities of

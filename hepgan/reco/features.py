@@ -57,6 +57,10 @@ smallest ``(res_1/sigma_1)^2 + (res_2/sigma_2)^2`` are kept.
 
 Hits are binned per layer in ``FeatureConfig.phi_bins`` phi bins and sorted by z (barrel) or
 r (disk) inside a bin, so a look-up touches only the hits of the road.
+
+Two passes (:func:`road_features`, then :func:`fit_features` of the seeds wanted;
+:func:`build_features` is both over every seed): everything but the fit block, then the fit
+block, so that the engine fits only the seeds its preselection keeps.
 """
 
 from __future__ import annotations
@@ -73,8 +77,9 @@ from hepgan.reco.features_kernel import (
     N_SEED_HITS,
     PER_CANDIDATE,
     SLOT_HEAD,
-    features_kernel,
+    fit_kernel,
     index_kernel,
+    road_kernel,
 )
 from hepgan.reco.geometry import GENERIC_DETECTOR, Geometry
 
@@ -85,10 +90,13 @@ __all__ = [
     "FeatureConfig",
     "HitIndex",
     "LayerTable",
+    "Road",
     "build_features",
     "feature_names",
+    "fit_features",
     "index_hits",
     "layer_table",
+    "road_features",
 ]
 
 #: columns of the seed hits' agreements at the end of the fit block
@@ -277,6 +285,86 @@ def index_hits(
     return HitIndex(x, y, r, phi, z, layer, order, sorted_u, bin_start, phi_bins)
 
 
+@dataclass(frozen=True)
+class Road:
+    """The first pass of :func:`build_features` over one event's seeds (:func:`road_features`):
+    ``features`` (n_seeds, F) float32 complete but the fit block (zeros), and ``candidates``;
+    the rest is what :func:`fit_features` needs for the fit block."""
+
+    features: np.ndarray
+    candidates: np.ndarray
+    seeds: np.ndarray  # (n_seeds, 3) int64
+    config: FeatureConfig
+    kernel_args: tuple  # (hits, table, road, flags) tuples of hepgan.reco.features_kernel
+    state: tuple  # hepgan.reco.features_kernel's ``state``
+
+
+def road_features(
+    x: np.ndarray,
+    y: np.ndarray,
+    z: np.ndarray,
+    layer: np.ndarray,
+    seeds: np.ndarray,
+    *,
+    config: FeatureConfig,
+    table: LayerTable | None = None,
+    geometry: Geometry = GENERIC_DETECTOR,
+) -> Road:
+    """Everything of :func:`build_features` (same arguments) but the fit block, which
+    :func:`fit_features` adds for the seeds wanted.
+
+    Why two passes: the fit is about half of the cost, and the engine's preselection
+    (``hepgan.reco.ambiguity.preselect_seeds``) reads only the road columns and the
+    candidates, and keeps about one seed in five at ttbar pile-up 200.
+    """
+    if table is None:
+        table = layer_table(geometry, config)
+    seeds = np.ascontiguousarray(seeds, dtype=np.int64).reshape(-1, 3)
+    n_hits = len(x)
+    if len(seeds) and (seeds.min() < 0 or seeds.max() >= n_hits):
+        msg = f"seed hit indices must lie in [0, {n_hits}), got [{seeds.min()}, {seeds.max()}]"
+        raise ValueError(msg)
+    idx = index_hits(x, y, z, layer, table, config.phi_bins)
+    n, n_slots, n_cand = len(seeds), config.layers, config.candidates
+    out = np.zeros((n, config.n_features), dtype=np.float32)
+    cand = np.full((n, n_slots, n_cand), -1, dtype=np.int32)
+    state = (
+        np.empty(n, np.int64), np.empty((n, 5)), np.empty((n, n_slots + 3)), np.empty((n, n_slots, 2)),
+        np.empty((n, n_slots)), np.empty((n, n_slots, n_cand)),
+    )  # fmt: skip
+    hits = (idx.x, idx.y, idx.r, idx.phi, idx.z, idx.layer)
+    layers = (table.is_endcap, table.order, table.position, table.lo, table.hi, table.half_thickness,
+              table.sigma0, table.material)  # fmt: skip
+    road = (float(config.bfield), float(config.window), float(config.road_scale), float(config.min_width),
+            float(config.max_window), float(config.acceptance_margin))  # fmt: skip
+    flags = (bool(config.path_length), bool(config.fit), bool(config.fit and config.seed_agreement))
+    if n:
+        if (idx.layer[seeds] < 0).any():
+            msg = "every seed hit must be on a known layer (layer index >= 0)"
+            raise ValueError(msg)
+        index = (idx.order, idx.sorted_u, idx.bin_start, idx.phi_bins)
+        road_kernel(seeds, hits, index, layers, n_slots, n_cand, road, flags, out, cand, state)
+    return Road(out, cand, seeds, config, (hits, layers, road, flags), state)
+
+
+def fit_features(road: Road, rows: np.ndarray | None = None) -> np.ndarray:
+    """The complete features of the seeds ``rows`` (indices into ``road.seeds``; ``None``: all
+    of them, filled into ``road.features`` itself and returned), each row bit-identical to
+    :func:`build_features`'s."""
+    if rows is None:
+        rows = np.arange(len(road.seeds), dtype=np.int64)
+        out = road.features
+    else:
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        out = road.features[rows]
+    if road.config.fit and len(rows):
+        hits, layers, params, flags = road.kernel_args
+        config = road.config
+        fit_kernel(rows, road.seeds, hits, layers, config.layers, config.candidates, params, flags, road.state,
+                   road.candidates, out)  # fmt: skip
+    return out
+
+
 def build_features(
     x: np.ndarray,
     y: np.ndarray,
@@ -296,28 +384,8 @@ def build_features(
     be passed to save rebuilding it per event.
 
     Returns ``(features (n_seeds, config.n_features) float32, candidates (n_seeds, L, K)
-    int32)`` as described in the module docstring.
+    int32)`` as described in the module docstring: :func:`road_features`, then
+    :func:`fit_features` of every seed.
     """
-    if table is None:
-        table = layer_table(geometry, config)
-    seeds = np.ascontiguousarray(seeds, dtype=np.int64).reshape(-1, 3)
-    n_hits = len(x)
-    if len(seeds) and (seeds.min() < 0 or seeds.max() >= n_hits):
-        msg = f"seed hit indices must lie in [0, {n_hits}), got [{seeds.min()}, {seeds.max()}]"
-        raise ValueError(msg)
-    idx = index_hits(x, y, z, layer, table, config.phi_bins)
-    out = np.zeros((len(seeds), config.n_features), dtype=np.float32)
-    cand = np.full((len(seeds), config.layers, config.candidates), -1, dtype=np.int32)
-    if len(seeds):
-        if (idx.layer[seeds] < 0).any():
-            msg = "every seed hit must be on a known layer (layer index >= 0)"
-            raise ValueError(msg)
-        hits = (idx.x, idx.y, idx.r, idx.phi, idx.z, idx.layer)
-        index = (idx.order, idx.sorted_u, idx.bin_start, idx.phi_bins)
-        layers = (table.is_endcap, table.order, table.position, table.lo, table.hi, table.half_thickness,
-                  table.sigma0, table.material)  # fmt: skip
-        road = (float(config.bfield), float(config.window), float(config.road_scale), float(config.min_width),
-                float(config.max_window), float(config.acceptance_margin))  # fmt: skip
-        flags = (bool(config.path_length), bool(config.fit), bool(config.fit and config.seed_agreement))
-        features_kernel(seeds, hits, index, layers, config.layers, config.candidates, road, flags, out, cand)
-    return out, cand
+    road = road_features(x, y, z, layer, seeds, config=config, table=table, geometry=geometry)
+    return fit_features(road), road.candidates
