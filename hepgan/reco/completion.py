@@ -51,9 +51,10 @@ _INNER_REACH = 5.0
 
 
 @kernel()
-def _best_partner(i, x, y, z, order, phi_sorted, lo, hi, used, ux, uy, uz):
-    """The unused hit of the layer block [lo, hi) (sorted by phi) nearest the tangent line
+def _best_partner(i, x, y, z, pix, lo, hi, ux, uy, uz):
+    """Position in `pix` of the unused hit of the layer block [lo, hi) nearest the tangent line
     through hit i, within the windows; -1 when none."""
+    order, phi_sorted, xs, ys, zs, used_s = pix
     r = math.hypot(x[i], y[i])
     dphi = _OVERLAP_REACH / max(r, 1.0)
     phi_i = math.atan2(y[i], x[i])
@@ -62,21 +63,19 @@ def _best_partner(i, x, y, z, order, phi_sorted, lo, hi, used, ux, uy, uz):
         a = np.searchsorted(phi_sorted[lo:hi], phi_i + wrap - dphi) + lo
         b = np.searchsorted(phi_sorted[lo:hi], phi_i + wrap + dphi) + lo
         for q in range(a, b):
-            j = order[q]
-            if j == i or used[j]:
+            if used_s[q] or order[q] == i:
                 continue
-            dx, dy, dz = x[j] - x[i], y[j] - y[i], z[j] - z[i]
+            dx, dy, dz = xs[q] - x[i], ys[q] - y[i], zs[q] - z[i]
             along = dx * ux + dy * uy + dz * uz
             wx, wy, wz = dx - along * ux, dy - along * uy, dz - along * uz
             d = (wx * wx + wy * wy) / (WINDOW_T * WINDOW_T) + wz * wz / (WINDOW_Z * WINDOW_Z)
             if math.hypot(wx, wy) < WINDOW_T and abs(wz) < WINDOW_Z and d < best_d:
-                best, best_d = j, d
+                best, best_d = q, d
     return best
 
 
 @kernel()
-def _overlap_kernel(x, y, z, order, phi_sorted, block_lo, block_hi, layer, flat, nhits, d0, phi, theta, qop,
-                    bfield, n_first, used):  # fmt: skip
+def _overlap_kernel(x, y, z, pix, block_lo, block_hi, layer, flat, nhits, d0, phi, theta, qop, bfield, n_first):
     n_tracks = len(nhits)
     n_seed = max(n_first.max(), 1) if n_tracks else 1
     partner = np.full(n_tracks * n_seed, -1, dtype=np.int64)
@@ -92,10 +91,10 @@ def _overlap_kernel(x, y, z, order, phi_sorted, block_lo, block_hi, layer, flat,
             # tangent of the circle at the hit, in the direction of flight
             ux = -(y[i] - yc) / (h * radius) * st
             uy = (x[i] - xc) / (h * radius) * st
-            j = _best_partner(i, x, y, z, order, phi_sorted, block_lo[lay], block_hi[lay], used, ux, uy, ct)
-            if j >= 0:
-                used[j] = True
-                partner[t * n_seed + s] = j
+            q = _best_partner(i, x, y, z, pix, block_lo[lay], block_hi[lay], ux, uy, ct)
+            if q >= 0:
+                pix[5][q] = True
+                partner[t * n_seed + s] = pix[0][q]
         start += nhits[t]
     added = np.zeros(n_tracks, dtype=np.int64)
     for t in range(n_tracks):
@@ -116,9 +115,10 @@ def _overlap_kernel(x, y, z, order, phi_sorted, block_lo, block_hi, layer, flat,
 
 
 @kernel()
-def _nearest_on_layer(lay_lo, lay_hi, order, phi_sorted, x, y, z, used, cx, cy, xc, yc, radius, h, px, py, z0, cot,
-                      win_t, win_z):  # fmt: skip
-    """The unused hit of one layer block nearest the helix, within the windows; -1 when none."""
+def _nearest_on_layer(lay_lo, lay_hi, pix, cx, cy, xc, yc, radius, h, px, py, z0, cot, win_t, win_z):
+    """Position in `pix` of the unused hit of one layer block nearest the helix, within the
+    windows; -1 when none."""
+    order, phi_sorted, xs, ys, zs, used_s = pix
     r = math.hypot(cx, cy)
     dphi = _INNER_REACH / max(r, 1.0)
     phi_c = math.atan2(cy, cx)
@@ -127,17 +127,16 @@ def _nearest_on_layer(lay_lo, lay_hi, order, phi_sorted, x, y, z, used, cx, cy, 
         a = np.searchsorted(phi_sorted[lay_lo:lay_hi], phi_c + wrap - dphi) + lay_lo
         b = np.searchsorted(phi_sorted[lay_lo:lay_hi], phi_c + wrap + dphi) + lay_lo
         for q in range(a, b):
-            j = order[q]
-            if used[j]:
+            if used_s[q]:
                 continue
-            ang = _arc_angle(xc, yc, px, py, x[j], y[j], h)
+            ang = _arc_angle(xc, yc, px, py, xs[q], ys[q], h)
             if ang < 0.0:
                 ang += 2.0 * math.pi
-            rt = abs(math.hypot(x[j] - xc, y[j] - yc) - radius) / win_t
-            rz = abs(z[j] - (z0 + ang * radius * cot)) / win_z
+            rt = abs(math.hypot(xs[q] - xc, ys[q] - yc) - radius) / win_t
+            rz = abs(zs[q] - (z0 + ang * radius * cot)) / win_z
             d = rt * rt + rz * rz
             if rt < 1.0 and rz < 1.0 and d < best_d:
-                best, best_d = j, d
+                best, best_d = q, d
     return best
 
 
@@ -148,8 +147,8 @@ def _arc_length(x, y, xc, yc, radius, h, px, py):
 
 
 @kernel()
-def _inward_kernel(x, y, z, layer, order, phi_sorted, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat,
-                   nhits, d0, z0, phi, theta, qop, err_d0, err_z0, err_phi, err_theta, bfield, used, n_seed):  # fmt: skip
+def _inward_kernel(x, y, layer, pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat, nhits, d0, z0, phi,
+                   theta, qop, err_d0, err_z0, err_phi, err_theta, bfield, n_seed):  # fmt: skip
     """Hits on the pixel layers each track's helix crosses before its last seed hit and holds no
     hit on (inside the seed, or skipped between its hits); the track's first hits (these and
     the seed's) come out ordered along the helix. Returns (flat, nhits, n_first)."""
@@ -189,11 +188,11 @@ def _inward_kernel(x, y, z, layer, order, phi_sorted, block_lo, block_hi, pix_la
             # the track's error carried to the crossing (correlations left out: wider, not narrower)
             win_t = N_SIGMA * math.sqrt(err_d0[t] ** 2 + (s * err_phi[t]) ** 2 + _HIT_T**2)
             win_z = N_SIGMA * math.sqrt(err_z0[t] ** 2 + (s * err_theta[t] / (st * st)) ** 2 + _HIT_Z**2)
-            j = _nearest_on_layer(block_lo[lay], block_hi[lay], order, phi_sorted, x, y, z, used, cx, cy, xc, yc,
-                                  radius, h, px, py, z0[t], cot, win_t, win_z)  # fmt: skip
-            if j >= 0:
-                used[j] = True
-                found[t * n_layers + n_found[t]] = j
+            q = _nearest_on_layer(block_lo[lay], block_hi[lay], pix, cx, cy, xc, yc, radius, h, px, py, z0[t], cot,
+                                  win_t, win_z)  # fmt: skip
+            if q >= 0:
+                pix[5][q] = True
+                found[t * n_layers + n_found[t]] = pix[0][q]
                 n_found[t] += 1
         start += nhits[t]
     out = np.empty(len(flat) + n_found.sum(), dtype=flat.dtype)
@@ -261,14 +260,16 @@ def complete_tracks(x, y, z, layer, flat, nhits, params, errors, *, geometry, bf
     flat64, nhits64 = np.asarray(flat, np.int64), np.asarray(nhits, np.int64)
     used = np.zeros(len(x64), dtype=np.bool_)
     used[flat64] = True
+    # the searched hits' coordinates and use flags in search order: the scans read them in
+    # sequence instead of jumping through the event's arrays (a cache miss per hit)
+    pix = (order, phi_sorted, x64[order], y64[order], z64[order], used[order])
     cols = [p[:, k].copy() for k in range(5)]
     flat64, nhits64, n_first = _inward_kernel(
-        x64, y64, z64, layer, order, phi_sorted, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64,
-        nhits64, *cols, e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), used,
-        int(n_seed),
+        x64, y64, layer, pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64, nhits64, *cols,
+        e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), int(n_seed),
     )  # fmt: skip
     out, counts = _overlap_kernel(
-        x64, y64, z64, order, phi_sorted, block_lo, block_hi, layer, flat64, nhits64, cols[0], cols[2], cols[3],
-        cols[4], float(bfield), n_first, used,
+        x64, y64, z64, pix, block_lo, block_hi, layer, flat64, nhits64, cols[0], cols[2], cols[3], cols[4],
+        float(bfield), n_first,
     )  # fmt: skip
     return out.astype(np.asarray(flat).dtype), counts.astype(np.asarray(nhits).dtype)
