@@ -137,20 +137,13 @@ def test_two_passes_give_the_features_of_one(sim_20x50):
         assert fit_features(road).tobytes() == f.tobytes()
 
 
-def test_road_containment_and_speed(sim_20x50):
+def test_road_containment(sim_20x50):
     """>= 99 % of the hits of matched ACTS tracks (beyond the seed hits, on the surfaces the
-    features cover) are among the candidates; and features take a few ms per event."""
+    features cover) are among the candidates. (Its speed is measured in benchmarks/, not here.)"""
     config = FeatureConfig()
-    table = layer_table(G, config)
     found = total = 0
-    seconds = []
-    n_seeds = 0
     for cols, track_hits, track_nhits in _events(sim_20x50):
         seeds, layer, f, cand, _ = _features(cols, config)
-        t0 = time.perf_counter()
-        build_features(cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, seeds, config=config, table=table)
-        seconds.append(time.perf_counter() - t0)
-        n_seeds += len(seeds)
         matched = match_seeds(seeds, track_hits, track_nhits, len(layer))
         starts = np.concatenate([[0], np.cumsum(track_nhits)])
         _, code, _ = _slots(f, config)
@@ -160,11 +153,9 @@ def test_road_containment_and_speed(sim_20x50):
             total += len(covered)
             found += np.isin(covered, cand[i]).sum()
     containment = found / total
-    ms = 1e3 * float(np.median(seconds))
-    print(f"containment {containment:.4f} of {total} hits; features {ms:.1f} ms/event, {n_seeds / 5:.0f} seeds/event")
+    print(f"containment {containment:.4f} of {total} hits")
     assert total > 50_000
     assert containment >= 0.99
-    assert ms < 50.0  # measured ~6 ms on 2 cores; the bound only catches gross regressions
 
 
 def test_scattering_material_per_surface():
