@@ -17,7 +17,11 @@ events (the writers write events in input order).
 
 Why one onnxruntime thread per event (``Engine``'s session has one intra-op thread): with N
 events in flight every core is already busy, and intra-op threads would only contend with the
-other events' kernels.
+other events' kernels (measured at ttbar pile-up 200 on 2 cores, 2 events at once: 212 ms/event
+with one intra-op thread, 203 with two, within the noise; N x N threads on a bigger machine).
+
+Measured on the 2-core project machine, idle (tuning events, ms per event of engine wall time,
+1 -> 2 threads): ttbar pile-up 200 367 -> 213, pile-up 50 65 -> 34, pile-up 0 5.7 -> 3.5.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ R = TypeVar("R")
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
     """``fn(item)`` for every item, `threads` at a time, yielded in the order of `items`.
 
-    One thread (or one item) runs in the calling thread, with no pool. At most ``2 * threads``
+    With one thread, everything runs in the calling thread, with no pool. At most ``2 * threads``
     items are in flight, so a consumer that is slower than the pool holds back few results. An
     exception is raised where its item's result would be yielded, and items not started yet
     are dropped.
