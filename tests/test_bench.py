@@ -94,7 +94,11 @@ def test_timing(bench: tuple[dict, dict]) -> None:
             assert len(t["ms_per_event_repeats"]["reco"]) == 2
             for rep in range(2):
                 engine_sum = sum(t["ms_per_event_repeats"][k][rep] for k in STAGES[1:-1])
-                assert t["ms_per_event_repeats"]["reco"][rep] == pytest.approx(engine_sum, rel=1e-3, abs=1e-3)
+                assert t["ms_per_event_repeats"]["reco_stages"][rep] == pytest.approx(engine_sum, rel=1e-3, abs=1e-3)
+                # reco is the wall time, `threads` events at a time: each thread's events lie in it
+                # (no upper bound: on a busy machine waking a thread may wait long for a core)
+                wall = t["ms_per_event_repeats"]["reco"][rep]
+                assert wall >= engine_sum / threads * 0.999, (wall, engine_sum)
                 # the whole pass contains its parts
                 m_ = {k: t["ms_per_event_repeats"][k][rep] for k in ("end_to_end", "reco", "read", "write")}
                 assert m_["end_to_end"] >= m_["reco"] + m_["read"] + m_["write"] - 1e-3

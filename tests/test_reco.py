@@ -90,6 +90,19 @@ def test_chunking_does_not_change_tracks(model: Path, small_sim: Path, tmp_path:
     _assert_same(tmp_path / "one" / "small.root", tmp_path / "all" / "small.root")
 
 
+def test_threads_do_not_change_the_output(model: Path, sim_20x50: Path, tmp_path: Path) -> None:
+    """--threads N reconstructs N events at once (hepgan.reco.parallel): same tracks, same order;
+    step 2 leaves a chunk of one event, fewer than the threads."""
+    one = reconstruct_files([sim_20x50], tmp_path / "t1", model=model, progress=False, step_events=2, threads=1)
+    for n in (2, 3):
+        many = reconstruct_files([sim_20x50], tmp_path / f"t{n}", model=model, progress=False, step_events=2, threads=n)
+        assert (many["events"], many["tracks"], many["threads"]) == (one["events"], one["tracks"], n)
+        _assert_same(tmp_path / "t1" / "sample_20x50.root", tmp_path / f"t{n}" / "sample_20x50.root")
+        with uproot.open(tmp_path / f"t{n}" / "sample_20x50.root") as f:
+            assert f["tracks"]["event_id"].array(library="np").tolist() == list(range(5))
+    assert one["tracks"] > 0 and 0 < one["engine_wall_ms_per_event"] <= 1.05 * one["ms_per_event"]["total"] + 1
+
+
 def test_truth_is_never_read(model: Path, small_sim: Path, tmp_path: Path) -> None:
     hits = read_events(small_sim)["hits"]
     stripped = tmp_path / "in" / "small.root"

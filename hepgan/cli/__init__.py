@@ -240,6 +240,8 @@ def format_reco_summary(output: Path, summary: dict[str, Any]) -> str:
         rows.append(("start-up (once)", ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in startup.items())
                      + "; not in ms/event"))  # fmt: skip
     rows.append(("time", f"{summary['seconds']:.1f} s ({_num(summary['events_per_second'])} events/s)"))
+    if summary.get("engine_wall_ms_per_event"):  # the stages below are summed over threads
+        rows.append(("engine wall", f"{_num(summary['engine_wall_ms_per_event'])} ms/event"))
     lines += [f"  {k:<18} {v}" for k, v in rows]
     if summary["events"]:
         lines.append("  ms/event by stage")

@@ -28,7 +28,7 @@ from hepgan.cli import (
 @click.option("--model", type=click.Path(path_type=Path), help="model.onnx (default: the shipped model).")
 @click.option("--providers", help="onnxruntime providers for the network: cpu (default), cuda or auto (labelled GPU results).")
 @click.option("--gpu", is_flag=True, help="Same as --providers cuda.")
-@click.option("--threads-all", type=click.IntRange(min=1), help="Threads of the surrogate's all-cores run (default: all cores).")
+@click.option("--threads-all", type=click.IntRange(min=1), help="Threads (events at once) of the surrogate's all-cores run (default: all cores).")
 @click.option("--seed", type=int, default=None, help="Simulation seed: a registered report seed (docs/seeds.md; default 31).")
 @click.option("--allow-tuning-seed", is_flag=True, help="Run with a seed registered for training or tuning (the results say so).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Keep the simulated and reconstructed files here.")

@@ -20,6 +20,8 @@ from hepgan.cli import (
     main,
 )
 
+_THREADS_HELP = "Events reconstructed at once per process, one thread each (e.g. the number of cores; onnx engine)."
+
 
 @main.command(help=_RECO_HELP, short_help="Reconstruct tracks in event files (surrogate or ACTS); resumable.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -30,7 +32,7 @@ from hepgan.cli import (
 @click.option("--branch-map", type=click.Path(path_type=Path), help=_BRANCH_MAP_HELP)
 @click.option("--b-field", type=_B_FIELD_TYPE, metavar="TESLA",
               help="Field of inputs that do not record one (files from hepgan simulate do).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, help="onnxruntime threads per process.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, help=_THREADS_HELP)
 @click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N processes.")
 @click.option("--scheduler", help="Run on the Dask cluster at this address.")
 @click.option("--step-events", type=click.IntRange(min=1), default=100, help="Events per task (read at once).")
@@ -63,7 +65,7 @@ def reco(ctx: click.Context, inputs: tuple[Path, ...], output: Path, model: Path
               help="TOML file naming your file's trees and branches (as for reco: hepgan reco --help).")
 @click.option("--b-field", type=_B_FIELD_TYPE, metavar="TESLA",
               help="Field of inputs that do not record one (files from hepgan simulate do).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, help="onnxruntime threads per process.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, help=_THREADS_HELP)
 @click.option("--workers", type=click.IntRange(min=1), help="Run on a local Dask cluster of N processes.")
 @click.option("--scheduler", help="Run on the Dask cluster at this address.")
 @click.option("--plots/--no-plots", default=True, help="Write PNG plots (needs matplotlib).")

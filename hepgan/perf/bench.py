@@ -7,7 +7,8 @@ collisions ``ttbar-puN``):
    report seed, :mod:`hepgan.perf.seeds`).
 2. **Timing**, every side warmed up first (:mod:`hepgan.perf.timing`): ACTS's classic chain on
    the file's hits with ``max_seeds_per_spm`` 1 (its generic-detector example) and 5 (its
-   stronger configuration), one thread each; the surrogate on one thread and on all cores.
+   stronger configuration), one thread each; the surrogate on one thread and on all cores
+   (as many events at once as cores, :mod:`hepgan.reco.parallel`; its ``reco`` is wall time).
    The four are interleaved, repeat after repeat, in an order rotated each repeat, so that
    load on a shared machine falls on all of them alike. ``acts_repeats`` and ``repeats``
    passes (default 3 each); per side the median over repeats of the marginal ms/event is
@@ -352,7 +353,7 @@ def run_bench(
         repeats: timed surrogate passes per thread setting (>= 1; 3 or more for the protocol).
         acts_repeats: timed ACTS passes per configuration, interleaved with the surrogate's.
         model: the ONNX model (None: the shipped one).
-        threads_all: onnxruntime threads of the "all cores" setting (None: os.cpu_count()).
+        threads_all: threads (events at once) of the "all cores" setting (None: os.cpu_count()).
         providers: onnxruntime providers (None = CPU; 'cuda' or 'auto' for a GPU run, whose
             results are labelled with the device).
         seed: simulation seed (also the engine's noise seed); a registered report seed
@@ -368,8 +369,8 @@ def run_bench(
         ``hits_per_event``, ``acts`` {spm1, spm5: ``max_seeds_per_spm``, ``acts_repeats``,
         ``covers``, ``startup_s``, ``ms_per_event`` (median over repeats) per stage and
         ``total_reco``, ``ms_per_event_repeats``, ``cpu_share``}, ``surrogate`` {threads_1,
-        threads_all: the same for the surrogate's stages, ``reco``, ``end_to_end``,
-        ``reco_cpu``}, ``speedup`` {spm1, spm5: {threads_1, threads_all: {reco, end_to_end,
+        threads_all: the same for the surrogate's stages, ``reco`` (wall), ``reco_stages``,
+        ``end_to_end``, ``reco_cpu``}, ``speedup`` {spm1, spm5: {threads_1, threads_all: {reco, end_to_end,
         seeding: {median, min, max, per_repeat, of_medians}}}}, ``physics`` (``summary`` of
         acts_spm1, acts_spm5, surrogate at pt_gt_1 and pt_gt_0.5 with intervals and
         categories, binned efficiencies, residual and pull histograms), ``paired`` and
@@ -460,12 +461,16 @@ def _notes(purpose: str, device: Mapping[str, Any]) -> list[str]:
         "and all cores) each warmed up, then interleaved repeat after repeat (order rotated each repeat).",
         f"ACTS {ACTS_COVERS}.",
         f"Surrogate {SURROGATE_COVERS}.",
-        "ms/event are marginal: per-event stage times summed over the events / events, warm; one-off "
-        "start-up (detector, sequencer, model load, kernel compilation) is startup_s, apart.",
+        "ms/event are marginal: per-event stage times summed over the events / events (the surrogate's reco: "
+        "its engine's wall time / events), warm; one-off start-up (detector, sequencer, model load, kernel "
+        "compilation) is startup_s, apart.",
         "Quoted ms/event are medians over repeats; each speed-up is the median [min, max] of the per-repeat "
         "ratios ACTS total_reco / surrogate reco.",
-        "threads_all sets onnxruntime's intra-op threads only: seeding, features, assignment and ambiguity "
-        "are single-threaded numba/numpy, so only the network stage can gain.",
+        "threads_all reconstructs threads_all events at once, one thread each, in one process (as hepgan reco "
+        "--threads N; onnxruntime on one thread per event): its reco and end_to_end are wall time per event, "
+        "the throughput; its stages are each event's stage times in its own thread (per-thread wall) summed over "
+        "events / events, so they add up to reco_stages, up to threads_all times reco. With 1 thread reco and "
+        "reco_stages differ by the event loop only.",
         "Rates carry Clopper-Pearson intervals at 68.27% CL; paired counts are particles found by one side only "
         "(exact McNemar p-value); agreement = ACTS tracks reproduced by one surrogate track with >= 75% of "
         "their hits.",

@@ -56,6 +56,7 @@ from hepgan.reco.ambiguity import AmbiguityConfig
 from hepgan.reco.assignment import AssignmentConfig
 from hepgan.reco.engine import ENGINE_STAGES, cached_engine
 from hepgan.reco.model_file import shipped_model_path
+from hepgan.reco.parallel import reconstruct_events
 from hepgan.reco.provenance import differences, provenance, recorded_provenance, resolve_field
 
 __all__ = [
@@ -97,7 +98,8 @@ class RecoOptions:
 
     Attributes:
         model: the model file (resolved path); None for the acts engine.
-        threads: onnxruntime intra-op threads per process.
+        threads: events reconstructed at once per process, one thread each
+            (:mod:`hepgan.reco.parallel`; the acts engine runs one).
         providers: onnxruntime providers (see ``hepgan.reco.engine.Engine``).
         seed: base of the per-event noise seeds.
         batch_size: seeds per network call.
@@ -144,8 +146,10 @@ class RangeResult:
     ``event_id`` (n,) int64; ``ntracks`` (n,) int64 tracks per event; ``nindex`` (n,) int64
     entries of ``track_hit_index`` per event; ``flat`` maps each TRACKS branch (but event_id)
     to its values of all events concatenated. ``ms`` is the total milliseconds per stage
-    over the range (``read`` and the engine stages). Per event, for triage: ``nhits`` hits,
-    ``n_unknown`` hits on layers unknown to the model, ``n_assigned`` distinct hits on tracks.
+    over the range (``read`` and the engine stages; each event's in its own thread), and
+    ``wall_ms`` the wall time of the engine over the range (less than the stages' sum when
+    events ran in parallel). Per event, for triage: ``nhits`` hits, ``n_unknown`` hits on
+    layers unknown to the model, ``n_assigned`` distinct hits on tracks.
     """
 
     path: str
@@ -159,6 +163,7 @@ class RangeResult:
     nhits: np.ndarray
     n_unknown: np.ndarray
     n_assigned: np.ndarray
+    wall_ms: float = 0.0
 
     def columns(self) -> dict[str, Any]:
         """The TRACKS columns of these events (jagged awkward arrays), for the writer."""
@@ -199,7 +204,8 @@ def process_range(path: str, start: int, stop: int, options: RecoOptions, b_fiel
     """Reconstruct events ``[start, stop)`` of `path` (the task of a reco run).
 
     Reads the hits tree without truth branches, validates it (``hepgan.io.events``), and runs the
-    process's cached Engine on every event, or ACTS at `b_field` (tesla) for the acts engine.
+    process's cached Engine on every event, ``options.threads`` events at a time, or ACTS at
+    `b_field` (tesla) for the acts engine.
     `on_event` is called after each event (the progress bar of a run in this process).
     """
     if options.engine_name == "acts":
@@ -220,19 +226,19 @@ def process_range(path: str, start: int, stop: int, options: RecoOptions, b_fiel
     n = len(event_id)
     n_unknown = np.zeros(n, np.int64)
     n_assigned = np.zeros(n, np.int64)
-    for j in range(n):
-        lo, hi = offsets[j], offsets[j + 1]
-        x, y, z, vol, lay = (flat_hits[k][lo:hi] for k in names)
-        tracks, stage_ms = engine.reconstruct_event(x, y, z, vol, lay, event_id=int(event_id[j]))
+    hits = [tuple(flat_hits[k][offsets[j] : offsets[j + 1]] for k in names) for j in range(n)]
+    t_engine = time.perf_counter()
+    for j, (tracks, stage_ms) in enumerate(reconstruct_events(engine, hits, event_id, options.threads)):
         for k, v in stage_ms.items():
             ms[k] += v
         per_event.append(tracks)
-        n_unknown[j] = int((engine.geometry.layer_index(vol, lay) < 0).sum())
+        n_unknown[j] = int((engine.geometry.layer_index(hits[j][3], hits[j][4]) < 0).sum())
         n_assigned[j] = len(np.unique(tracks["track_hit_index"]))
         if on_event is not None:
             on_event()
+    wall_ms = (time.perf_counter() - t_engine) * 1e3
     ntracks, nindex, flat = _flatten_tracks(per_event)
-    return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned)
+    return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned, wall_ms)
 
 
 def _import_acts_reco() -> Any:
@@ -258,11 +264,12 @@ def _process_range_acts(path: str, start: int, stop: int, options: RecoOptions, 
         for j in range(len(event_id))
     ]
     per_event, ms = acts_reco.reconstruct_events(events, b_field=b_field, source=f"{path} entries {start}-{stop}", on_event=on_event)
+    wall_ms = sum(ms.values())  # one thread
     ms = {"read": read_ms, **ms}
     ntracks, nindex, flat = _flatten_tracks(per_event)
     n_assigned = np.array([len(np.unique(t["track_hit_index"])) for t in per_event], np.int64)
     n_unknown = np.zeros(len(event_id), np.int64)  # a hit on no known surface is an error here
-    return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned)
+    return RangeResult(str(path), start, stop, event_id, ntracks, nindex, flat, ms, counts, n_unknown, n_assigned, wall_ms)
 
 
 # --------------------------------------------------------------------------- files
@@ -433,6 +440,7 @@ def run_files(
         bar.close()
     seconds = time.perf_counter() - t_start
     n_events, n_tracks, ms, files = done
+    engine_wall = ms.pop("engine_wall")
     per_event = {k: (v / n_events if n_events else 0.0) for k, v in ms.items()}
     per_event["total"] = sum(per_event[k] for k in options.stages())
     summary = {
@@ -451,8 +459,11 @@ def run_files(
         # one-off costs of this process, kept out of ms_per_event (with a cluster, each worker
         # pays them once more, inside its first task)
         "startup_s": startup,
-        # summed over workers: with N workers the wall time per event is about 1/N of it
+        # each event's stages in its own thread, summed over events and workers: with N
+        # workers, or N threads, the wall time per event is about 1/N of it
         "ms_per_event": per_event,
+        # the engine's wall time (no read/write) over events: with --threads N, the throughput
+        "engine_wall_ms_per_event": engine_wall / n_events if n_events else 0.0,
         "seconds": seconds,
         "events_per_second": n_events / seconds if seconds > 0 else 0.0,
     }
@@ -464,7 +475,7 @@ def _consume(plans: list[_FilePlan], results: Iterator[RangeResult], records: di
              stages: tuple[str, ...], bar: Progress, *, write: bool,
              on_result: Callable[[RangeResult], None] | None, per_task: bool) -> tuple[int, int, dict[str, float], list]:  # fmt: skip
     """Write the results of every file's ranges, in order; (events, tracks, ms per stage, files)."""
-    ms = dict.fromkeys(stages, 0.0)
+    ms = dict.fromkeys((*stages, "engine_wall"), 0.0)
     files: list[dict[str, Any]] = []
     n_events = n_tracks = 0
     for plan in plans:
@@ -482,6 +493,7 @@ def _consume(plans: list[_FilePlan], results: Iterator[RangeResult], records: di
                 r = next(results)
                 for k, v in r.ms.items():
                     ms[k] += v
+                ms["engine_wall"] += r.wall_ms
                 if writer is not None:
                     t0 = time.perf_counter()
                     writer.write_chunk("tracks", r.columns())
@@ -529,7 +541,7 @@ def reconstruct_files(
             not used by the acts engine.
         engine: ``'onnx'`` (the surrogate) or ``'acts'`` (the classic chain, one thread per
             process; needs pyacts).
-        threads: onnxruntime threads per process.
+        threads: events reconstructed at once per process, one thread each (onnx engine).
         providers: onnxruntime providers (``None`` CPU, ``'auto'`` CUDA when available).
         step_events: events per task (read at once; the unit of work on a cluster).
         workers: run on a new local Dask cluster of this many processes (1 thread each).
@@ -549,8 +561,8 @@ def reconstruct_files(
         ``redone`` with the reason where an existing output was replaced), ``startup_s``
         (seconds, not in the per-event times: ``model_load`` and ``kernels``, or for the acts
         engine ``pyacts_load`` and ``detector_build``), ``events``, ``tracks``, ``tracks_per_event``, ``ms_per_event`` per stage of
-        :data:`STAGES` (acts: :data:`ACTS_ENGINE_STAGES`) plus ``total`` (summed over processes), ``seconds``,
-        ``events_per_second``.
+        :data:`STAGES` (acts: :data:`ACTS_ENGINE_STAGES`) plus ``total`` (summed over processes and threads),
+        ``engine_wall_ms_per_event`` (the engine's wall time), ``seconds``, ``events_per_second``.
     """
     if engine not in ENGINES:
         msg = f"engine {engine!r} is not available; choose from {list(ENGINES)}"

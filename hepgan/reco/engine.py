@@ -117,7 +117,10 @@ class Engine:
 
     Args:
         model_path: the model file (``None``: :func:`shipped_model_path`).
-        threads: onnxruntime intra-op threads (inter-op 1, sequential execution).
+        threads: events reconstructed at once, one thread each, by
+            :func:`hepgan.reco.parallel.reconstruct_events` (the file driver and the bench);
+            :meth:`reconstruct_event` itself runs on the calling thread. The onnxruntime
+            session has one intra-op thread whatever this is (see ``_make_session``).
         providers: ``None`` (CPU), ``'auto'`` (CUDA first when available), or a list of
             onnxruntime provider names or the short names ``'cpu'``, ``'cuda'``.
         batch_size: seeds per network call (bounds memory: batch_size x M x Z noise floats).
@@ -126,7 +129,8 @@ class Engine:
         ambiguity: the resolver's sharing cuts.
 
     Create one per process (see :func:`cached_engine`): building the session costs
-    milliseconds to seconds.
+    milliseconds to seconds. :meth:`reconstruct_event` may be called from several threads at
+    once (it changes nothing of the engine's).
     """
 
     def __init__(
@@ -167,7 +171,10 @@ class Engine:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
+        # One thread per run: the cores go to events in parallel (hepgan.reco.parallel), each
+        # running its own network calls; intra-op threads gained 2% at ttbar pile-up 200 (the
+        # network is a tenth of an event) and would contend with the other events' kernels.
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -89,10 +89,18 @@ def kernel(*, allocates: bool = True, **options: Any) -> Callable[[Callable], An
     tuples of arrays cost more reference counting than arithmetic (measured: the seeder 8x
     slower); without it the helpers are as fast as the one big function they replace.
     ``cache`` must not be given: every kernel is cached this way.
+
+    Every kernel releases the GIL (``nogil=True``; only the call from Python differs, the
+    compiled code is the same): the file driver reconstructs ``--threads N`` events at a time
+    in N threads of one process (:mod:`hepgan.reco.parallel`), which run in parallel only
+    while they are in kernels, numpy or onnxruntime. numba's cache index does not hold the
+    options, so a kernel compiled before this default would be loaded without it; changing
+    this file changes :func:`kernel_sources_hash`, and with it the cache folder.
     """
     if "cache" in options:
         msg = "kernel() always caches; do not pass cache="
         raise TypeError(msg)
+    options.setdefault("nogil", True)
     if not allocates:
         options["_nrt"] = False
 
