@@ -10,14 +10,30 @@
 # export, calibration and error model 1: about 20 minutes on 2 cores in all. Seeds: docs/seeds.md (train 6001-6005 and 1001-1003; validation
 # 6101-6103 and 2001-2003; the comparison's tuning seeds 5001/5050/5200, 3011/3012). Install
 # only a model that beats the installed one there: INSTALL=0 stops before deploy/models.
+#
+# Variants (environment): DATASET_TOML (the training seeder's [seeding] table; default
+# configs/collisions-dataset.toml) and TRAIN_TOML (default configs/collisions.toml, whose
+# `output` folder's parent is where the datasets, model, candidate files and tuning events go);
+# COMPARISON the comparison's JSON (default benchmarks/results/retrain-collisions.json). The
+# simulated events are always build/training_collisions's, shared by every variant. The
+# candidates of 2026-12 (benchmarks/results/retrain-wide-seeding.json):
+#   DATASET_TOML=training/configs/collisions-wide-dataset.toml TRAIN_TOML=training/configs/collisions-wide.toml
+#   DATASET_TOML=training/configs/collisions-wide-d0-dataset.toml TRAIN_TOML=training/configs/collisions-wide-d0.toml
 set -euo pipefail
 cd "$(dirname "$0")/.."
-B=build/training_collisions
-mkdir -p "$B"
 H="${HEPGAN:-hepgan}"
 PY="${PYTHON:-python}"
-tt() { [ -f "$B/$1.root" ] || "$H" simulate -o "$B/$1.root" --process ttbar --pileup "$2" --events "$3" --seed "$4"; }
-gun() { [ -f "$B/$1.root" ] || "$H" simulate -o "$B/$1.root" --events "$2" --vertices "$3" --particles 50 --seed "$4"; }
+DATASET_TOML="${DATASET_TOML:-training/configs/collisions-dataset.toml}"
+TRAIN_TOML="${TRAIN_TOML:-training/configs/collisions.toml}"
+COMPARISON="${COMPARISON:-benchmarks/results/retrain-collisions.json}"
+S=build/training_collisions
+B=$("$PY" -c 'import sys, tomllib, os
+from pathlib import Path
+p = Path(sys.argv[1]); out = tomllib.loads(p.read_text())["output"]
+print(os.path.relpath((p.parent / out).resolve().parent))' "$TRAIN_TOML")
+mkdir -p "$S" "$B"
+tt() { [ -f "$S/$1.root" ] || "$H" simulate -o "$S/$1.root" --process ttbar --pileup "$2" --events "$3" --seed "$4"; }
+gun() { [ -f "$S/$1.root" ] || "$H" simulate -o "$S/$1.root" --events "$2" --vertices "$3" --particles 50 --seed "$4"; }
 tt train_ttbar_pu0 0 40 6001
 tt train_ttbar_pu50 50 12 6002
 tt train_ttbar_pu200 200 5 6003
@@ -33,23 +49,23 @@ tt val_ttbar_pu200 200 2 6103
 gun val_20x50 10 20 2001
 gun val_100x50 5 100 2002
 gun val_200x50 4 200 2003
-TRAIN=("$B"/train_ttbar_pu0.root "$B"/train_ttbar_pu50.root "$B"/train_ttbar_pu200.root
-  "$B"/train2_ttbar_pu200.root "$B"/train2_ttbar_pu50.root
-  "$B"/train_20x50.root "$B"/train_100x50.root "$B"/train_200x50.root)
-VAL=("$B"/val_ttbar_pu0.root "$B"/val_ttbar_pu50.root "$B"/val_ttbar_pu200.root
-  "$B"/val_20x50.root "$B"/val_100x50.root "$B"/val_200x50.root)
+TRAIN=("$S"/train_ttbar_pu0.root "$S"/train_ttbar_pu50.root "$S"/train_ttbar_pu200.root
+  "$S"/train2_ttbar_pu200.root "$S"/train2_ttbar_pu50.root
+  "$S"/train_20x50.root "$S"/train_100x50.root "$S"/train_200x50.root)
+VAL=("$S"/val_ttbar_pu0.root "$S"/val_ttbar_pu50.root "$S"/val_ttbar_pu200.root
+  "$S"/val_20x50.root "$S"/val_100x50.root "$S"/val_200x50.root)
 # `hepgan dataset` builds with the default seeder; the collision window comes from the TOML
 # through the library call so that it lands in the model's seeding_config
 dataset() {
   "$PY" -c 'import sys
 from hepgan.ml.dataset import DatasetConfig, build_dataset
-cfg = DatasetConfig.from_toml("training/configs/collisions-dataset.toml")
-doc = build_dataset(sys.argv[2:], sys.argv[1], config=cfg)
-print(sys.argv[1], doc["counts"])' "$@"
+cfg = DatasetConfig.from_toml(sys.argv[1])
+doc = build_dataset(sys.argv[3:], sys.argv[2], config=cfg)
+print(sys.argv[2], doc["counts"])' "$DATASET_TOML" "$@"
 }
 dataset "$B/dataset_train" "${TRAIN[@]}"
 dataset "$B/dataset_val" "${VAL[@]}"
-"$H" -v train training/configs/collisions.toml
+"$H" -v train "$TRAIN_TOML"
 M="$B/hepgan-generic.onnx"
 "$H" export "$B/model/generator.keras" -o "$M"
 # the engine seeds as ACTS does (pT > 0.4 GeV, |eta| < 3, two per middle hit; why: the script's docstring)
@@ -58,14 +74,16 @@ M="$B/hepgan-generic.onnx"
 # validation events (hepgan.ml.calibrate, hepgan.ml.error_model)
 "$H" calibrate --in-place "$M" "${VAL[@]}"
 cp "$B/model/generator.keras" "$B/hepgan-generic.keras"
-# against the installed model on tuning events (simulated into $B/tuning); the card records it
-"$PY" benchmarks/bench_retrain_collisions.py --baseline "${BASELINE:-deploy/models/hepgan-generic.onnx}" \
-  --model "$M" --data "$B/tuning"
-"$PY" training/write_card.py "$B" training/configs/collisions-dataset.toml -o "$B/hepgan-generic.card.json"
+# against the installed model on tuning events (simulated into $S/tuning); the card records it.
+# BENCH=0 skips it (training/reproduce_wide.sh compares its variants in one run instead)
+[ "${BENCH:-1}" = 0 ] || "$PY" benchmarks/bench_retrain_collisions.py --baseline "${BASELINE:-deploy/models/hepgan-generic.onnx}" \
+  --model "$M" --data "$S/tuning" -o "$COMPARISON"
+"$PY" training/write_card.py "$B" "$DATASET_TOML" --train-toml "$TRAIN_TOML" --comparison "$COMPARISON" \
+  -o "$B/hepgan-generic.card.json"
 [ "${INSTALL:-1}" = 1 ] || { echo "built $M (not installed: INSTALL=0)"; exit 0; }
 cp "$M" "$B/hepgan-generic.keras" "$B/hepgan-generic.card.json" deploy/models/
 # what `hepgan export deploy/models/hepgan-generic.keras` needs in place of build/: the ONNX's
 # metadata and parity features of validation seeds (hepgan.ml.export.write_sidecars)
 "$PY" -c "from hepgan.ml.export import write_sidecars as w; w('deploy/models/hepgan-generic.onnx', \
-  'deploy/models/hepgan-generic.keras', '$B/val_20x50.root')"
+  'deploy/models/hepgan-generic.keras', '$S/val_20x50.root')"
 echo "shipped: deploy/models/hepgan-generic.onnx"
