@@ -14,7 +14,9 @@ score (trackml-library's), the ACTS tracks reproduced (hepgan.perf.metrics.agree
 holding >= 75% of an ACTS track's hits) with the pull widths against ACTS of the reproduced
 pairs, the pull widths against the truth, and the engine's ms/event in all and per stage
 (1 thread, after a warm-up event; the models alternate per event so that load on the shared
-machine hits all alike). ACTS's figures on the same events for reference. Then, for each new
+machine hits all alike); each new model against the baseline on the same particles (found by
+both, by one only, exact McNemar p-value; pT > 1 and > 0.5 GeV, all and displaced). ACTS's
+figures on the same events for reference. Then, for each new
 model on the ttbar samples (unless --no-scan), the engine's score cut
 (AssignmentConfig.score_min, not part of the model) scanned: efficiency and fake rate as it
 tightens. With one --model it is named "new"; with several, --name gives each its name.
@@ -34,7 +36,7 @@ from hepgan.acts.simulation import SimulationConfig, simulate
 from hepgan.io.atomic import write_json_atomically
 from hepgan.io.events import read_events
 from hepgan.perf.bench import machine_info
-from hepgan.perf.metrics import summarize
+from hepgan.perf.metrics import available_categories, match_tracks, paired_counts, summarize
 from hepgan.perf.metrics.agreement import agreement
 from hepgan.reco.engine import ENGINE_STAGES, Engine
 
@@ -46,11 +48,14 @@ TTBAR = {0: (5001, 10), 50: (5050, 4), 200: (5200, 3)}
 GUNS = {"gun_20x50": (3011, 5, 20), "gun_100x50": (3012, 3, 100)}
 
 
-def tuning_samples(data: Path, guns: list[Path] | None) -> list[tuple[str, Path, int]]:
-    """(name, file, seed) of every sample, simulated into `data` where missing."""
+def tuning_samples(data: Path, guns: list[Path] | None, ttbar_events: list[int] | None = None) -> list[tuple[str, Path, int]]:
+    """(name, file, seed) of every sample, simulated into `data` where missing; `ttbar_events`
+    the events at pile-up 0 / 50 / 200 instead of TTBAR's (the same seeds: the first events
+    are the same, events depend on the seed and their index)."""
     data.mkdir(parents=True, exist_ok=True)
     out = []
-    for pu, (seed, n) in TTBAR.items():
+    for i, (pu, (seed, n)) in enumerate(TTBAR.items()):
+        n = ttbar_events[i] if ttbar_events else n
         path = data / f"ttbar_pu{pu}_seed{seed}_{n}ev.root"
         if not path.exists():
             simulate(path, SimulationConfig(events=n, process="ttbar", pileup=pu, seed=seed), progress=False)
@@ -149,6 +154,18 @@ def measure(path: Path, engines: dict[str, Engine], *, scan: bool = True) -> dic
         result[name] = figures(hits, particles, tracks[name], data["tracks"])
         result[name]["engine_ms_per_event"] = float(np.mean(ms[name]))
         result[name]["engine_stage_ms_per_event"] = {s: float(np.mean(ms[f"{name}:{s}"])) for s in ENGINE_STAGES}
+    # each new model against the baseline on the same particles: found by both, by one only
+    # (exact McNemar p-value of the discordant counts)
+    base_match = match_tracks(hits, particles, tracks["baseline"])
+    cats = available_categories(particles)
+    for name in engines:
+        if name == "baseline":
+            continue
+        match = match_tracks(hits, particles, tracks[name])
+        result[name]["paired_vs_baseline"] = {
+            f"pt{cut}{'_' + cat if cat != 'all' else ''}": paired_counts(base_match, match, particles, pt_min=cut, category=cat)
+            for cut in (1.0, 0.5) for cat in ("all", *(c for c in ("displaced",) if c in cats))
+        }  # fmt: skip
     if scan and path.name.startswith("ttbar"):
         for name in engines:
             if name != "baseline":
@@ -179,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the collision-trained model (.onnx); repeat it to compare several")
     ap.add_argument("--name", action="append", help="each --model's name (default: new with one model)")
     ap.add_argument("--no-scan", dest="scan", action="store_false", help="skip the score_min scan")
+    ap.add_argument("--ttbar-events", type=int, nargs=3, metavar=("PU0", "PU50", "PU200"),
+                    help="ttbar events per pile-up (default 10 4 3), the same tuning seeds")
     ap.add_argument("--data", type=Path, default=Path("/tmp/collisions_data"),
                     help="folder of the tuning samples (bench_collisions.py's, by default)")
     ap.add_argument("--gun", type=Path, nargs=2, help="gun tuning files instead (seeds 3011, 3012: 20 x 50, 100 x 50)")
@@ -193,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = {"baseline": args.baseline, **dict(zip(names, args.model, strict=True))}
     engines = {name: Engine(p, threads=1) for name, p in paths.items()}
     results = {}
-    for name, path, seed in tuning_samples(args.data, args.gun):
+    for name, path, seed in tuning_samples(args.data, args.gun, args.ttbar_events):
         t0 = time.perf_counter()
         r = measure(path, engines, scan=args.scan)
         r["seed"] = seed
