@@ -1,7 +1,8 @@
 """Write the shipped model's card: the training card (data, config, versions, train time) plus
 what a reader needs to judge the model: the seeds of every event it saw, the seeding config
 inference must use, the calibrations stored in the ONNX, and the comparison with the model it
-replaced (benchmarks/results/retrain-collisions.json, tuning seeds only).
+replaced (bench_retrain_collisions.py's JSON, tuning seeds only; the shipped model's:
+benchmarks/results/retrain-wide-seeding.json).
 
 Usage: python training/write_card.py BUILD_DIR DATASET_TOML [--train-toml TOML] [--comparison JSON] -o CARD.json
 """
@@ -34,7 +35,7 @@ SEEDS = {
     "val_200x50": (2003, "pion gun 200 x 50, 4 events"),
 }
 ROOT = Path(__file__).resolve().parent.parent
-COMPARISON = ROOT / "benchmarks" / "results" / "retrain-collisions.json"
+COMPARISON = ROOT / "benchmarks" / "results" / "retrain-wide-seeding.json"
 
 
 def _repo_relative(path: Path) -> str:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build", type=Path)
     ap.add_argument("dataset_toml", type=Path)
-    ap.add_argument("--train-toml", type=Path, default=Path("training/configs/collisions.toml"))
+    ap.add_argument("--train-toml", type=Path, default=Path("training/configs/collisions-wide-d0.toml"))
     ap.add_argument("--comparison", type=Path, default=COMPARISON, help="bench_retrain_collisions.py's JSON")
     ap.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args(argv)
