@@ -10,7 +10,8 @@
 # (exported, calibrated; not installed). Comparison: benchmarks/results/retrain-wide-seeding.json
 # (10 / 4 / 3 ttbar events, as reproduce.sh's) and retrain-wide-seeding-large.json (100 / 20 / 12).
 # CPU, 2 cores: simulation about 10 minutes (shared), each variant 10-20, the comparison 10-20.
-# Installing one is reproduce.sh with its DATASET_TOML / TRAIN_TOML and INSTALL=1.
+# Installing one is reproduce.sh with its DATASET_TOML / TRAIN_TOML and INSTALL=1; B (wide-d0) is
+# shipped and is now reproduce.sh's default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
