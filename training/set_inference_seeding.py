@@ -1,7 +1,8 @@
 """Widen the seeder a trained model runs with (its ``seeding_config`` metadata), keeping the one it
 was trained with as ``training_seeding_config``.
 
-Why: the shipped model was trained on seeds of pT > 0.5 GeV, |eta| < 2.7, one per middle hit.
+Why: the model shipped before the 2026-12 retraining (configs/collisions.toml) was trained on
+seeds of pT > 0.5 GeV, |eta| < 2.7, one per middle hit.
 ACTS's seeding (hepgan.acts.chain) goes to 0.4 GeV and |eta| < 3, and a quarter of its collision
 tracks lay outside the surrogate's seeds (ACTS tracks reproduced at ttbar pile-up 200: 0.67).
 Measured on tuning events (seeds 5001/5050/5200, 3012) with the trained network unchanged,
@@ -9,7 +10,9 @@ pT > 0.4 GeV, |eta| < 3 and two seeds per middle hit: reproduced 0.67 -> 0.90 at
 0.82 -> 0.97 at pile-up 0; efficiency (pT > 1 GeV) 0.9885 -> 0.9923 at pile-up 200; fakes
 0.46% -> 0.68%. With pT > 0.4 and one seed per middle hit the efficiency fell (0.9828): the
 lower-pT triplet then wins the middle hit's single place. Run it before `hepgan calibrate`, which
-must see the tracks the model will make.
+must see the tracks the model will make. The shipped model is trained with this seeder
+(configs/collisions-wide-d0-dataset.toml), so for it the script changes no cut and only records
+``training_seeding_config`` (equal to ``seeding_config``).
 
 Usage: python training/set_inference_seeding.py MODEL.onnx [--pt-min 0.4] [--eta-max 3.0] [--max-seeds-per-middle 2]
 """

@@ -189,7 +189,9 @@ def convert_tracks(tracks, hit_of_measurement: np.ndarray | None = None) -> dict
     n = len(tracks)
     # The container's column properties are numpy views on memory ACTS frees when the event
     # ends (no owner is kept): copy every one of them before buffering.
-    params = np.array(tracks.parameters, np.float64, copy=True).reshape(n, -1)
+    # an event without tracks (a ttbar pile-up 0 event can have none) has an empty parameters
+    # column that reshape(0, -1) refuses
+    params = np.array(tracks.parameters, np.float64, copy=True).reshape(n, -1) if n else np.zeros((0, 6))
     cov = np.array(tracks.covariance, np.float64, copy=True).reshape(n, 6, 6) if n else np.zeros((0, 6, 6))
     errors = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0.0, None))
     hit_lists = [_track_hit_indices(t) for t in tracks]

@@ -57,7 +57,7 @@ def train(ctx: click.Context, config: Path, resume: bool, epochs: int | None, pr
     steps_per_epoch, learning_rate, disc_learning_rate, crps_weight, adversarial_weight,
     score_weight, hit_weight, residual_clip, noise_dim, n_samples, width, depth, head_width,
     disc_width, disc_depth, patience, max_train_seeds, max_validation_seeds, score_label.
-    training/configs/generic.toml is the shipped model's.
+    training/configs/collisions-wide-d0.toml is the shipped model's (generic.toml's hyper-parameters).
     """
     _require("keras", "train")
     from hepgan.io.notice import slow_notice

@@ -39,7 +39,7 @@ def _uses() -> dict[int, SeedUse]:
           for s in (1001, 1002, 1003, 1011, 1012, 1013)),
         *(SeedUse(s, "train", "training/reproduce.sh and reproduce_gun.sh: validation events (early stopping, "
                   "model choice); also hepgan calibrate's spread calibration") for s in (2001, 2002, 2003)),
-        *(SeedUse(s, "train", f"training/reproduce.sh: ttbar training events at pile-up {pu}")
+        *(SeedUse(s, "train", f"training/reproduce.sh and reproduce_wide.sh: ttbar training events at pile-up {pu}")
           for s, pu in ((6001, 0), (6002, 50), (6003, 200), (6004, 200), (6005, 50))),
         *(SeedUse(s, "train", f"training/reproduce.sh: ttbar validation events at pile-up {pu} (early "
                   "stopping, hepgan calibrate's spread, the error model)") for s, pu in ((6101, 0), (6102, 50), (6103, 200))),
@@ -50,7 +50,8 @@ def _uses() -> dict[int, SeedUse]:
         *(SeedUse(s, "tune", "benchmarks/bench_reliability_flag.py: out-of-distribution samples (field, "
                   "pile-up) the flag thresholds were set against") for s in (1501, 3001, 501, 30001)),
         *(SeedUse(s, "tune", f"benchmarks/bench_collisions.py (the seeder's d0 window), "
-                  f"benchmarks/bench_retrain_collisions.py (new model against the shipped one) and "
+                  f"benchmarks/bench_retrain_collisions.py (new models, also training/reproduce_wide.sh's, against the "
+                  f"shipped one) and "
                   f"benchmarks/bench_reliability_flag.py (the flag thresholds): ttbar at pile-up {pu}")
           for s, pu in ((5001, 0), (5050, 50), (5200, 200))),
         *(SeedUse(s, "tune", f"hepgan.ml.error_model's tuning samples (gun {size} x 50); 3011 and 3012 also "
