@@ -477,6 +477,11 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True, w
     t0 = time.perf_counter()
     generation_s = 0.0
     with executor:  # a cluster that cannot start or be reached fails here, before any output
+        if serial:
+            ranges = event_ranges(config)
+        else:
+            ranges = event_ranges(config, pieces=executor.worker_count(), max_events=config.chunk_events)
+            logger.info("%d event ranges on %s", len(ranges), executor.describe())
         bar = tqdm(total=config.events, unit="event", desc="ACTS", disable=not progress)
         lock = threading.Lock()
 
@@ -488,11 +493,9 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True, w
             facts = {"b_field_t": float(config.b_field), "made_by": "hepgan simulate", "config": dataclasses.asdict(config)}
             with RootEventWriter(output, [HITS, PARTICLES, CLASSIC_TRACKS, ACTS_TIMING], metadata=facts) as writer:
                 if serial:
-                    for start, stop in event_ranges(config):
+                    for start, stop in ranges:
                         generation_s += _run_range(config, start, stop, writer, stats, advance, progress=progress)
                 else:
-                    ranges = event_ranges(config, pieces=executor.worker_count(), max_events=config.chunk_events)
-                    logger.info("%d event ranges on %s", len(ranges), executor.describe())
                     with executor.progress(advance) as report:
                         tasks = [(config, start, stop, report) for start, stop in ranges]
                         for result in executor.map_ordered(simulate_range, tasks):
