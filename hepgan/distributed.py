@@ -107,8 +107,8 @@ class DaskExecutor:
                 )
                 self._client = Client(self._cluster)
                 # A task's exception comes back here and the command reports it in one line
-                # (--debug: with the worker's traceback); the worker's own 'Compute Failed' log
-                # would repeat it in 20 lines on our stderr. Only on our own cluster.
+                # (--debug: with the worker's traceback); the worker's own log would repeat it
+                # in 20 lines on our stderr. Only on our own cluster.
                 self._client.register_plugin(_quiet_task_errors(), name="hepgan-quiet-task-errors")
         except BaseException:
             self.__exit__(None, None, None)
@@ -165,23 +165,31 @@ class DaskExecutor:
 
 
 def _quiet_task_errors() -> Any:
-    """A worker plugin that drops the worker's 'Compute Failed' log records (the client reports
-    the task's exception); every other log line of the worker stays. Made here: Dask is imported
-    only when a cluster is asked for."""
+    """A worker plugin that drops two log records of a failing task from the worker's log: its
+    'Compute Failed' (the client reports the task's exception) and the 'ended with
+    CancelledError' of the tasks cancelled after it. Every other log line of the worker stays.
+    Made here: Dask is imported only when a cluster is asked for."""
     from distributed import WorkerPlugin
 
     class QuietTaskErrors(WorkerPlugin):
         def setup(self, worker: Any) -> None:
-            logging.getLogger("distributed.worker").addFilter(_drop_compute_failed)
+            for name in _QUIET:
+                logging.getLogger(name).addFilter(_drop_task_error)
 
         def teardown(self, worker: Any) -> None:
-            logging.getLogger("distributed.worker").removeFilter(_drop_compute_failed)
+            for name in _QUIET:
+                logging.getLogger(name).removeFilter(_drop_task_error)
 
     return QuietTaskErrors()
 
 
-def _drop_compute_failed(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("Compute Failed")
+_QUIET = ("distributed.worker", "distributed.worker.state_machine")
+
+
+def _drop_task_error(record: logging.LogRecord) -> bool:
+    if record.name == "distributed.worker":
+        return not str(record.msg).startswith("Compute Failed")
+    return "ended with CancelledError" not in record.getMessage()
 
 
 class _TopicReport:
