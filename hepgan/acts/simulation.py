@@ -505,11 +505,11 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True, w
                                 stats[key] += result.stats[key]
                             generation_s += result.generation_s
                     advance(bar.total)  # reports still in flight when the last result came
+                if len(stats["hits"]) != config.events:  # before the file gets its name
+                    msg = f"ACTS processed {len(stats['hits'])} of {config.events} events"
+                    raise RuntimeError(msg)
         finally:
             bar.close()
-    if len(stats["hits"]) != config.events:
-        msg = f"ACTS processed {len(stats['hits'])} of {config.events} events"
-        raise RuntimeError(msg)
     summary = {
         "output": str(output),
         "events": config.events,
