@@ -73,7 +73,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BLOCK_EVENTS", "RangeResult", "SimulationConfig", "block_seed", "pack_barcode", "simulate", "simulate_range"]
+__all__ = [
+    "BLOCK_EVENTS",
+    "RangeResult",
+    "SimulationConfig",
+    "block_seed",
+    "event_ranges",
+    "pack_barcode",
+    "simulate",
+    "simulate_range",
+]
 
 #: Events per Pythia stream block (module doc). Part of what defines collision events: a change
 #: changes every collision file of more events than the old or new value.

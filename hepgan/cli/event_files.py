@@ -33,9 +33,10 @@ from hepgan.cli import (
 @click.option("--vertices", type=click.IntRange(min=1), help="Gun vertices per event.  [default: 1]")
 @click.option("--particles", type=click.IntRange(min=1), help="Pions per gun vertex.  [default: 100]")
 @click.option("--seed", type=int, help="Random seed (same seed, same file).  [default: 42]")
-@click.option("--workers", type=int,
-              help="Simulate on a local Dask cluster of N processes (same events as without).")
-@click.option("--scheduler", help="Simulate on the Dask cluster at this address (same events as without).")
+@click.option("--workers", type=int, metavar="N",
+              help="Simulate on a local Dask cluster of N processes (same events as without; needs hepgan[dask]).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Simulate on the running Dask cluster at this address (same events as without).")
 @click.option("--progress/--no-progress", default=None, show_default=False, help=_PROGRESS_HELP)
 @click.pass_context
 @_guarded
