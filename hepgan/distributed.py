@@ -8,13 +8,19 @@ every task it runs. The client writes the outputs, in the order of the ranges, s
 is the same bytes-for-bytes tracks as a single-process run: the noise of an event is seeded
 by its event id, not by which worker ran it or when.
 
+``hepgan simulate --workers N`` / ``--scheduler`` runs event ranges as tasks the same way
+(:func:`hepgan.acts.simulation.simulate_range`); its tasks report each event through
+:meth:`DaskExecutor.progress`, so one progress bar counts the events of every worker.
+
 Dask is an optional dependency (``pip install 'hepgan[dask]'``); it is imported only here and
 only when a cluster is asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -45,6 +51,14 @@ class SerialExecutor:
     def describe(self) -> str:
         return "serial"
 
+    def worker_count(self) -> int:
+        return 1
+
+    @contextlib.contextmanager
+    def progress(self, on_progress: Callable[[int], None]) -> Iterator[Callable[[int], None]]:
+        """A callable for tasks to report progress with (see DaskExecutor.progress): here, `on_progress`."""
+        yield on_progress
+
 
 class DaskExecutor:
     """Runs tasks on a Dask cluster: a new LocalCluster of `workers` processes (1 thread
@@ -72,8 +86,12 @@ class DaskExecutor:
             raise InputError(msg) from err
         try:
             if self.scheduler is not None:
+                import dask
+
+                # 30 s unless DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT says otherwise
+                timeout = dask.config.get("distributed.comm.timeouts.connect", "30s")
                 try:
-                    self._client = Client(self.scheduler, timeout="30s")
+                    self._client = Client(self.scheduler, timeout=timeout)
                 except OSError as err:
                     msg = f"cannot connect to the Dask scheduler at {self.scheduler!r}: {err}"
                     raise InputError(msg) from err
@@ -88,6 +106,10 @@ class DaskExecutor:
                     silence_logs=logging.WARNING,
                 )
                 self._client = Client(self._cluster)
+                # A task's exception comes back here and the command reports it in one line
+                # (--debug: with the worker's traceback); the worker's own log would repeat it
+                # in 20 lines on our stderr. Only on our own cluster.
+                self._client.register_plugin(_quiet_task_errors(), name="hepgan-quiet-task-errors")
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -101,16 +123,29 @@ class DaskExecutor:
             self._cluster.close()
             self._cluster = None
 
-    def _n_workers(self) -> int:
+    def worker_count(self) -> int:
+        """Worker processes of the cluster now (at least 1)."""
         info = self._client.scheduler_info()
         return max(len(info.get("workers", {})), 1)
+
+    @contextlib.contextmanager
+    def progress(self, on_progress: Callable[[int], None]) -> Iterator[Callable[[int], None]]:
+        """A picklable callable for tasks: a task calls it with a count (events done, say) on its
+        worker, and `on_progress(count)` runs here, on the client's Dask thread (so it must be
+        thread-safe). Counts of a task that is rerun (a lost worker) arrive twice."""
+        topic = f"hepgan-progress-{uuid.uuid4().hex}"
+        self._client.subscribe_topic(topic, lambda event: on_progress(event[1]))
+        try:
+            yield _TopicReport(topic)
+        finally:
+            self._client.unsubscribe_topic(topic)
 
     def map_ordered(self, fn: Callable[..., Any], tasks: Iterable[tuple]) -> Iterator[Any]:
         """``fn(*task)`` on the cluster for each task; yields results in task order.
 
         A task's exception is raised here (with its own type) when its turn comes.
         """
-        window = self.window or 4 * self._n_workers()
+        window = self.window or 4 * self.worker_count()
         pending: deque = deque()
         it = iter(tasks)
         try:
@@ -127,6 +162,46 @@ class DaskExecutor:
 
     def describe(self) -> str:
         return f"dask scheduler {self.scheduler}" if self.scheduler else f"dask LocalCluster of {self.workers} workers"
+
+
+def _quiet_task_errors() -> Any:
+    """A worker plugin that drops two log records of a failing task from the worker's log: its
+    'Compute Failed' (the client reports the task's exception) and the 'ended with
+    CancelledError' of the tasks cancelled after it. Every other log line of the worker stays.
+    Made here: Dask is imported only when a cluster is asked for."""
+    from distributed import WorkerPlugin
+
+    class QuietTaskErrors(WorkerPlugin):
+        def setup(self, worker: Any) -> None:
+            for name in _QUIET:
+                logging.getLogger(name).addFilter(_drop_task_error)
+
+        def teardown(self, worker: Any) -> None:
+            for name in _QUIET:
+                logging.getLogger(name).removeFilter(_drop_task_error)
+
+    return QuietTaskErrors()
+
+
+_QUIET = ("distributed.worker", "distributed.worker.state_machine")
+
+
+def _drop_task_error(record: logging.LogRecord) -> bool:
+    if record.name == "distributed.worker":
+        return not str(record.msg).startswith("Compute Failed")
+    return "ended with CancelledError" not in record.getMessage()
+
+
+class _TopicReport:
+    """Logs a count under a Dask event topic from the worker it runs on (DaskExecutor.progress)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def __call__(self, n: int) -> None:
+        from distributed import get_worker
+
+        get_worker().log_event(self.topic, n)
 
 
 def make_executor(*, workers: int | None = None, scheduler: str | None = None) -> SerialExecutor | DaskExecutor:

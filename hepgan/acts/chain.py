@@ -533,12 +533,18 @@ def build_chain(
     workdir: Path | None = None,
     *,
     progress: bool = False,
+    skip: int = 0,
 ) -> ActsChain:
     """Build the full chain: gun or Pythia collisions, Fatras, digitisation, seeding, CKF, ambiguity resolution.
 
     Args:
         cfg: physics configuration.
         events: number of events the sequencer will run.
+        skip: run events ``skip`` to ``skip + events - 1`` of the seed's event sequence: the
+            sequencer numbers them so, and ACTS's random numbers derive from (seed, event
+            number), so they equal those events of a run from 0. Collisions are generated from
+            event 0 on and the reader skips the first ``skip`` (not with Poisson pile-up:
+            :mod:`hepgan.acts.collisions`).
         sink_factory: called with the (incomplete) chain; the algorithm it returns is added
             last and sees every whiteboard object of the event (e.g. a converter).
         workdir: where the generated digitisation JSON and the Pythia HepMC3 files are
@@ -553,6 +559,7 @@ def build_chain(
     rnd = acts.examples.RandomNumbers(seed=cfg.seed)
     s = acts.examples.Sequencer(
         events=events,
+        skip=skip,
         numThreads=1,  # per-algorithm stopwatches need sequential, in-order events
         logLevel=acts.logging.WARNING,
         outputDir="",
@@ -573,7 +580,10 @@ def build_chain(
         if cfg.collisions:
             from hepgan.acts.collisions import hepmc3_reader
 
-            reader, chain.generation_s = hepmc3_reader(cfg, events, rnd, workdir, progress=progress)
+            if skip and cfg.pileup_poisson and cfg.pileup:
+                msg = "ACTS's HepMC3 reader cannot skip events with a Poisson pile-up count"
+                raise ValueError(msg)
+            reader, chain.generation_s = hepmc3_reader(cfg, skip + events, rnd, workdir, progress=progress)
             chain.keep_alive.append(reader)
             s.addReader(reader)
         else:
@@ -595,5 +605,5 @@ def build_chain(
         sink = sink_factory(chain)
         chain.keep_alive.append(sink)
         s.addAlgorithm(sink)
-    logger.debug("ACTS chain built: %d events, %s", events, cfg)
+    logger.debug("ACTS chain built: events %d to %d, %s", skip, skip + events - 1, cfg)
     return chain

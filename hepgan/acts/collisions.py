@@ -9,6 +9,12 @@ A particle selection as ACTS's full-chain ttbar examples then hands the particle
 
 Determinism: the Pythia seeds derive from the master seed (:func:`hepgan.acts.pythia.pythia_seed`),
 the reader's vertex and multiplicity draws from ``acts.examples.RandomNumbers`` of the chain.
+
+Starting mid-sequence (a chain that runs events k to n - 1 only, :func:`hepgan.acts.chain.build_chain`'s
+``skip``): the collisions of events 0 to n - 1 are generated and the sequencer has the reader skip
+the first k events' collisions. ACTS's reader can skip only a fixed number of pile-up collisions
+per event: it refuses (``Cannot skip events with non-Fixed multiplicityGenerator``) with
+``pileup_poisson``, whose counts are drawn per event, so a Poisson chain always starts at 0.
 """
 
 from __future__ import annotations

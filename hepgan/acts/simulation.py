@@ -28,15 +28,35 @@ Conventions of the written file (beyond docs/file-format.md):
   measurements the track holds (outliers and holes excluded), so ``track_nhits`` equals
   ACTS's ``nMeasurements``. Parameters are ACTS's perigee at the origin (the beam line).
 * ``acts_timing`` differs between runs (wall time); every other tree is identical for the
-  same configuration and seed.
+  same configuration and seed, however many workers made the file.
+
+Workers (``workers=N`` / ``scheduler=ADDRESS``, :mod:`hepgan.distributed`): the events are cut
+into contiguous ranges, each simulated by a chain of its own on a Dask worker, and written here
+in event order. What an event is does not depend on the cut:
+
+* ACTS's random numbers (gun, vertices, pile-up counts, Fatras, digitisation) derive from (seed,
+  event number), and a range's chain numbers its events as a run from event 0 would
+  (:func:`hepgan.acts.chain.build_chain`'s ``skip``).
+* Pythia's collisions come in stream blocks of :data:`BLOCK_EVENTS` events. Block 0 is what a
+  single run has always made (Pythia streams and ACTS seed from the master seed, so the files
+  made before workers existed stay the same up to that many events); block k > 0 is simulated
+  as events 0, 1, ... of the master seed :func:`block_seed` (seed, k), its event ids shifted by
+  k x :data:`BLOCK_EVENTS`: Pythia generators must run their events in order, and ACTS's HepMC3
+  reader reads its files from the first event. A range inside a block regenerates the block's
+  collisions before it, which the reader skips; ranges never cross a block boundary, and with
+  Poisson pile-up (which the reader cannot skip, :mod:`hepgan.acts.collisions`) a range is a
+  whole block. A run in this process follows the same blocks.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +73,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SimulationConfig", "pack_barcode", "simulate"]
+__all__ = [
+    "BLOCK_EVENTS",
+    "RangeResult",
+    "SimulationConfig",
+    "block_seed",
+    "event_ranges",
+    "pack_barcode",
+    "simulate",
+    "simulate_range",
+]
+
+#: Events per Pythia stream block (module doc). Part of what defines collision events: a change
+#: changes every collision file of more events than the old or new value.
+BLOCK_EVENTS = 100
 
 
 @dataclass(frozen=True)
@@ -261,7 +294,7 @@ class _EventBuffer:
         self._events = []
 
 
-def _make_sink(buffer: _EventBuffer, stats: dict[str, list], progress_bar):
+def _make_sink(buffer: _EventBuffer, stats: dict[str, list], on_event: Callable[[int], None] | None, event_offset: int):
     """Build the Python algorithm that converts each event at the end of the chain."""
     import acts
     import acts.examples as ae
@@ -295,7 +328,7 @@ def _make_sink(buffer: _EventBuffer, stats: dict[str, list], progress_bar):
             if self._frames is None:
                 self._frames = ac.SurfaceFrames(self._chain.tracking_geometry, context.recoGeoContext)
             data = {name: h(context.eventStore) for name, h in self._handles.items()}
-            event_id = int(context.eventNumber)
+            event_id = event_offset + int(context.eventNumber)
             hits = _convert_hits(data, self._frames)
             particles = _convert_particles(data, hits["hit_particle_id"])
             tracks = ac.convert_tracks(data["tracks"])
@@ -317,14 +350,103 @@ def _make_sink(buffer: _EventBuffer, stats: dict[str, list], progress_bar):
             stats["tracks"].append(len(tracks["track_nhits"]))
             stats["timing"].append(timing)
             stats["convert_ms"].append((time.perf_counter() - t0) * 1e3)
-            if progress_bar is not None:
-                progress_bar.update(1)
+            if on_event is not None:
+                on_event(1)
             return ae.ProcessCode.SUCCESS
 
     return WhiteboardToNumpy
 
 
-def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -> dict:
+def block_seed(seed: int, block: int) -> int:
+    """Master seed of collision stream block ``block`` (module doc): ``seed`` itself for block 0,
+    a SeedSequence hash of (seed, block) below 2^63 otherwise."""
+    if block == 0:
+        return seed
+    words = np.random.SeedSequence([seed, block, *b"hepgan block"]).generate_state(2, np.uint32)
+    return (int(words[0]) << 31) ^ int(words[1])
+
+
+def event_ranges(config: SimulationConfig, *, pieces: int = 1, max_events: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous event ranges ``[start, stop)`` covering the run, in order, for one chain each.
+
+    At least ``pieces`` ranges (fewer only when there are fewer events), none longer than
+    ``max_events`` (None: no limit), and for collisions none across a stream block boundary;
+    with Poisson pile-up, one range per block whatever ``pieces`` and ``max_events`` (module
+    doc). The cut decides only how the work is shared, never what an event is.
+    """
+    n = config.events
+    parts = min(n, max(pieces, math.ceil(n / max_events) if max_events else 1))
+    cuts = {round(i * n / parts) for i in range(parts + 1)}
+    if config.collisions and config.pileup_poisson and config.pileup:
+        cuts = {0, n}
+    if config.collisions:
+        cuts |= set(range(BLOCK_EVENTS, n, BLOCK_EVENTS))
+    edges = sorted(cuts)
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@dataclass
+class RangeResult:
+    """What :func:`simulate_range` made off this process: the written chunks in order (tree,
+    columns) and the per-event statistics."""
+
+    chunks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    stats: dict[str, list] = field(default_factory=lambda: {k: [] for k in _STATS})
+    generation_s: float = 0.0
+
+    def write_chunk(self, tree: str, columns: dict[str, Any]) -> None:
+        """Keep a chunk (the writer interface of :class:`_EventBuffer`)."""
+        self.chunks.append((tree, columns))
+
+
+_STATS = ("hits", "particles", "tracks", "timing", "convert_ms")
+
+
+def _run_range(config: SimulationConfig, start: int, stop: int, writer, stats: dict[str, list],
+               on_event: Callable[[int], None] | None, *, progress: bool = False) -> float:
+    """Simulate events ``start`` to ``stop - 1`` into ``writer`` (chunks of ``chunk_events``);
+    returns Pythia's seconds (module doc: how the range's chain is seeded)."""
+    from hepgan.acts import chain as ac
+
+    chain_config = config.chain_config()
+    skip, offset = start, 0
+    if config.collisions:
+        block = start // BLOCK_EVENTS
+        if stop > (block + 1) * BLOCK_EVENTS:
+            msg = f"event range {start}-{stop} crosses a stream block boundary"
+            raise ValueError(msg)
+        offset = block * BLOCK_EVENTS
+        skip = start - offset
+        chain_config = dataclasses.replace(chain_config, seed=block_seed(config.seed, block))
+    buffer = _EventBuffer(writer, config.chunk_events)
+    sink_class = _make_sink(buffer, stats, on_event, offset)
+    chain = ac.build_chain(chain_config, stop - start, sink_factory=sink_class, progress=progress, skip=skip)
+    generation_s = chain.generation_s
+    try:
+        chain.run()  # the chain (and its detector) stays referenced until here
+    finally:
+        chain.close()
+    buffer.flush()
+    del chain
+    return generation_s
+
+
+def simulate_range(config: SimulationConfig, start: int, stop: int,
+                   report: Callable[[int], None] | None = None) -> RangeResult:
+    """Simulate events ``start`` to ``stop - 1`` of ``config`` and return them (a worker's task).
+
+    ``report`` is called with 1 after each event (progress).
+    """
+    result = RangeResult()
+    result.generation_s = _run_range(config, start, stop, result, result.stats, report)
+    if len(result.stats["hits"]) != stop - start:
+        msg = f"ACTS processed {len(result.stats['hits'])} of events {start}-{stop - 1}"
+        raise RuntimeError(msg)
+    return result
+
+
+def simulate(output: Path, config: SimulationConfig, *, progress: bool = True, workers: int | None = None,
+             scheduler: str | None = None) -> dict:
     """Simulate and reconstruct ``config.events`` events with ACTS and write them to ``output``.
 
     Args:
@@ -332,19 +454,29 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
             appears under this name once complete.
         config: what to simulate.
         progress: show a tqdm progress bar on stderr.
+        workers: run on a local Dask cluster of this many processes (:mod:`hepgan.distributed`).
+        scheduler: run on the Dask cluster of the scheduler at this address. Neither: in this
+            process. The events are the same either way (module doc).
 
     Returns:
         Summary: ``events``, ``mean_hits``, ``mean_particles`` (all simulated particles,
         secondaries included), ``mean_tracks``, ``acts_ms_per_event`` ({stage: mean ms}), ``convert_ms_per_event``
-        (our whiteboard conversion), ``wall_s``, ``output`` and, for collisions,
-        ``pythia_ms_per_event`` (generating them, before ACTS runs).
+        (our whiteboard conversion), ``wall_s``, ``output``, ``executor`` and, for collisions,
+        ``pythia_ms_per_event`` (generating them, before ACTS runs; with workers, a range that
+        starts inside a stream block generates the block's collisions before it too).
+
+    Raises:
+        InputError: bad ``workers`` / ``scheduler`` (both, or < 1), an unreachable scheduler,
+            or a setting Pythia refuses; nothing is written then.
     """
-    from hepgan.acts import chain as ac
+    from hepgan.distributed import SerialExecutor, make_executor
     from hepgan.io.events import ACTS_TIMING, HITS, PARTICLES, RootEventWriter
     from hepgan.io.schema import CLASSIC_TRACKS
 
     output = Path(output)
-    stats: dict[str, list] = {"hits": [], "particles": [], "tracks": [], "timing": [], "convert_ms": []}
+    executor = make_executor(workers=workers, scheduler=scheduler)
+    serial = isinstance(executor, SerialExecutor)
+    stats: dict[str, list] = {k: [] for k in _STATS}
     if config.collisions:
         logger.info("simulating %d %s events at pile-up %d%s (seed %d) -> %s", config.events, config.process,
                     config.pileup, " (Poisson mean)" if config.pileup_poisson else "", config.seed, output)
@@ -352,25 +484,41 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
         logger.info("simulating %d events of %d x %d pions (seed %d) -> %s",
                     config.events, config.vertices, config.particles, config.seed, output)
     t0 = time.perf_counter()
-    bar = tqdm(total=config.events, unit="event", desc="ACTS", disable=not progress)
-    try:
-        facts = {"b_field_t": float(config.b_field), "made_by": "hepgan simulate", "config": dataclasses.asdict(config)}
-        with RootEventWriter(output, [HITS, PARTICLES, CLASSIC_TRACKS, ACTS_TIMING], metadata=facts) as writer:
-            buffer = _EventBuffer(writer, config.chunk_events)
-            sink_class = _make_sink(buffer, stats, bar)
-            chain = ac.build_chain(config.chain_config(), config.events, sink_factory=sink_class, progress=progress)
-            generation_s = chain.generation_s
-            try:
-                chain.run()  # the chain (and its detector) stays referenced until here
-            finally:
-                chain.close()
-            buffer.flush()
-            del chain
-    finally:
-        bar.close()
-    if len(stats["hits"]) != config.events:
-        msg = f"ACTS processed {len(stats['hits'])} of {config.events} events"
-        raise RuntimeError(msg)
+    generation_s = 0.0
+    with executor:  # a cluster that cannot start or be reached fails here, before any output
+        if serial:
+            ranges = event_ranges(config)
+        else:
+            ranges = event_ranges(config, pieces=executor.worker_count(), max_events=config.chunk_events)
+            logger.info("%d event ranges on %s", len(ranges), executor.describe())
+        bar = tqdm(total=config.events, unit="event", desc="ACTS", disable=not progress)
+        lock = threading.Lock()
+
+        def advance(n: int) -> None:  # workers' reports arrive on Dask's thread
+            with lock:
+                bar.update(min(n, bar.total - bar.n))  # a rerun task (lost worker) reports again
+
+        try:
+            facts = {"b_field_t": float(config.b_field), "made_by": "hepgan simulate", "config": dataclasses.asdict(config)}
+            with RootEventWriter(output, [HITS, PARTICLES, CLASSIC_TRACKS, ACTS_TIMING], metadata=facts) as writer:
+                if serial:
+                    for start, stop in ranges:
+                        generation_s += _run_range(config, start, stop, writer, stats, advance, progress=progress)
+                else:
+                    with executor.progress(advance) as report:
+                        tasks = [(config, start, stop, report) for start, stop in ranges]
+                        for result in executor.map_ordered(simulate_range, tasks):
+                            for tree, columns in result.chunks:
+                                writer.write_chunk(tree, columns)
+                            for key in _STATS:
+                                stats[key] += result.stats[key]
+                            generation_s += result.generation_s
+                    advance(bar.total)  # reports still in flight when the last result came
+                if len(stats["hits"]) != config.events:  # before the file gets its name
+                    msg = f"ACTS processed {len(stats['hits'])} of {config.events} events"
+                    raise RuntimeError(msg)
+        finally:
+            bar.close()
     summary = {
         "output": str(output),
         "events": config.events,
@@ -383,6 +531,7 @@ def simulate(output: Path, config: SimulationConfig, *, progress: bool = True) -
         },
         "convert_ms_per_event": float(np.mean(stats["convert_ms"])),
         "wall_s": time.perf_counter() - t0,
+        "executor": executor.describe(),
     }
     if config.collisions:
         summary["pythia_ms_per_event"] = generation_s * 1e3 / config.events

@@ -33,10 +33,15 @@ from hepgan.cli import (
 @click.option("--vertices", type=click.IntRange(min=1), help="Gun vertices per event.  [default: 1]")
 @click.option("--particles", type=click.IntRange(min=1), help="Pions per gun vertex.  [default: 100]")
 @click.option("--seed", type=int, help="Random seed (same seed, same file).  [default: 42]")
+@click.option("--workers", type=int, metavar="N",
+              help="Simulate on a local Dask cluster of N processes (same events as without; needs hepgan[dask]).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Simulate on the running Dask cluster at this address (same events as without).")
 @click.option("--progress/--no-progress", default=None, show_default=False, help=_PROGRESS_HELP)
 @click.pass_context
 @_guarded
-def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bool | None, **flags: Any) -> None:
+def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bool | None, workers: int | None,
+             scheduler: str | None, **flags: Any) -> None:
     """Simulate events with ACTS (pyacts): hits, truth particles and the classic tracks.
 
     Events are a pion gun (pi+ and pi-, pT 0.5-10 GeV log-uniform, |eta| < 2.5, vertices spread
@@ -46,14 +51,26 @@ def simulate(ctx: click.Context, output: Path, config: Path | None, progress: bo
     interactions; collisions keep particles above 150 MeV); ACTS then reconstructs them (seeding, CKF,
     ambiguity resolution, timed). The field and the gun's ranges are set in --config (keys
     b_field, pt_min, pt_max, eta_max).
+
+    --workers N / --scheduler ADDRESS share the events out over Dask worker processes, in ranges
+    of at most chunk_events events, and write them here in order. The file is the same as a
+    run in this process (acts_timing apart): each event's random numbers derive from the seed
+    and its number, and Pythia's collisions come in blocks of 100 events seeded from (seed,
+    block), the first block being what a run has always made. A range that starts inside a
+    block regenerates the block's collisions before it (extra Pythia time, no extra ACTS time);
+    with --pileup-poisson a range is a whole block (ACTS cannot skip a Poisson pile-up), so
+    fewer than 100 such events run on one worker.
     """
     from hepgan.acts.simulation import SimulationConfig
     from hepgan.acts.simulation import simulate as run_simulation
+    from hepgan.distributed import make_executor
 
+    make_executor(workers=workers, scheduler=scheduler)  # refuse bad values before any work
     _writable(output)
     overrides = {k: v for k, v in flags.items() if v is not None and v != ()}
     cfg = SimulationConfig.from_toml(config, **overrides) if config else SimulationConfig(**overrides)
-    summary = run_simulation(output, cfg, progress=ctx.obj["progress"] if progress is None else progress)
+    summary = run_simulation(output, cfg, progress=ctx.obj["progress"] if progress is None else progress,
+                             workers=workers, scheduler=scheduler)
     _print_summary(f"simulated {output}", summary)
 
 
