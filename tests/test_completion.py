@@ -75,3 +75,46 @@ def test_missing_pixel_hits_come_back_and_nothing_else(sim_20x50: Path) -> None:
         wrong += len(got - want)
     assert wrong == 0
     assert recovered >= 0.95 * wanted, (recovered, wanted)
+
+
+def test_overlap_search_bounds_drop_only_hits_the_windows_reject() -> None:
+    """The z / r bounds that skip most of a layer in the overlap search give the same partner as
+    the unbounded search (huge extents switch the bounds off), on barrel-like and disk-like
+    blocks, central and forward tangents, partners placed just inside and outside the windows."""
+    from hepgan.reco.completion import WINDOW_T, WINDOW_Z, _best_partner
+
+    rng = np.random.default_rng(5)
+    for disk in (False, True):
+        n = 4000
+        phi = rng.uniform(-np.pi, np.pi, n)
+        r = rng.uniform(60.0, 180.0, n) if disk else 72.0 + rng.uniform(-2.0, 2.0, n)
+        # a disk's two faces of overlapping modules, 2 mm apart
+        z = 600.0 + rng.choice([-1.0, 1.0], n) + rng.uniform(-0.1, 0.1, n) if disk else rng.uniform(-500.0, 500.0, n)
+        x, y = r * np.cos(phi), r * np.sin(phi)
+        # a partner for each of the first 300 hits along a random tangent, at the windows' edge
+        m = 300
+        theta = rng.uniform(0.1, 1.2, m) if disk else rng.uniform(0.1, np.pi - 0.1, m)
+        u_phi = phi[:m] + rng.uniform(-np.pi, np.pi, m)
+        u = np.stack([np.sin(theta) * np.cos(u_phi), np.sin(theta) * np.sin(u_phi), np.cos(theta)], axis=1)
+        # on a disk the partner is on the other face; on a barrel anywhere along the tangent
+        along = -np.sign(z[:m] - 600.0) * 2.0 / np.cos(theta) if disk else rng.uniform(-20.0, 20.0, m)
+        edge = rng.uniform(0.3, 1.1, m) / np.sqrt(2.0)  # of the windows' (elliptic) edge
+        off_t = edge * WINDOW_T
+        off_z = edge * WINDOW_Z
+        radial = np.stack([np.cos(phi[:m]), np.sin(phi[:m])], axis=1)
+        x = np.concatenate([x, x[:m] + along * u[:, 0] + off_t * radial[:, 0]])
+        y = np.concatenate([y, y[:m] + along * u[:, 1] + off_t * radial[:, 1]])
+        z = np.concatenate([z, z[:m] + along * u[:, 2] + off_z * np.sign(rng.normal(size=m))])
+        hphi = np.arctan2(y, x)
+        order = np.argsort(hphi, kind="stable")
+        xs, ys, zs = x[order], y[order], z[order]
+        rs = np.hypot(xs, ys)
+        pix = (order, hphi[order], xs, ys, zs, np.zeros(len(x), np.bool_), rs)
+        span = float(zs.max() - zs.min())
+        found = 0
+        for i in range(m):
+            args = (i, x, y, z, pix, 0, len(x), u[i, 0], u[i, 1], u[i, 2])
+            bounded = _best_partner(*args, float(rs.min()), float(rs.max()), span)
+            assert bounded == _best_partner(*args, 0.0, 1e6, 1e6), (disk, i)
+            found += bounded >= 0
+        assert 0.2 * m < found < m  # partners inside and outside the windows

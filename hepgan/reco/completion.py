@@ -51,18 +51,36 @@ _INNER_REACH = 5.0
 
 
 @kernel()
-def _best_partner(i, x, y, z, pix, lo, hi, ux, uy, uz):
+def _best_partner(i, x, y, z, pix, lo, hi, ux, uy, uz, r_lo, r_hi, z_span):
     """Position in `pix` of the unused hit of the layer block [lo, hi) nearest the tangent line
-    through hit i, within the windows; -1 when none."""
-    order, phi_sorted, xs, ys, zs, used_s = pix
+    through hit i, within the windows; -1 when none. r_lo, r_hi, z_span: the block's hits'
+    radial extent and z span (mm), for the bounds below."""
+    order, phi_sorted, xs, ys, zs, used_s, rs = pix
     r = math.hypot(x[i], y[i])
     dphi = _OVERLAP_REACH / max(r, 1.0)
     phi_i = math.atan2(y[i], x[i])
+    # Why: the phi window spans the whole layer along z (r on a disk), thousands of hits on the
+    # innermost layer at pile-up 200. A hit within the windows (|w_t| < WINDOW_T, |w_z| <
+    # WINDOW_Z off the line of direction u) is at most |along| |u_z| + WINDOW_Z away in z, and
+    # |along| |u_t| <= |d_t| + WINDOW_T bounds its distance along the line by the transverse
+    # distance d_t, at most (radial extent, r dphi) within the window; on a disk the same in
+    # reverse bounds |r_q - r_i| by the z span. Both are necessary conditions (with a
+    # rounding slack), so these cheap tests drop only hits the windows would reject.
+    ut = math.hypot(ux, uy)
+    auz = abs(uz)
+    dr_max = max(r - r_lo, r_hi - r)
+    d_t = math.sqrt(dr_max * dr_max + r * r_hi * dphi * dphi)
+    z_bound = (d_t + WINDOW_T) * auz / ut + WINDOW_Z if ut > 0.0 else 1e300
+    r_bound = (z_span + WINDOW_Z) * ut / auz + WINDOW_T if auz > 0.0 else 1e300
+    z_bound = z_bound * (1.0 + 1e-9) + 1e-9
+    r_bound = r_bound * (1.0 + 1e-9) + 1e-9
     best, best_d = -1, 1.0
     for wrap in (-2.0 * math.pi, 0.0, 2.0 * math.pi):
         a = np.searchsorted(phi_sorted[lo:hi], phi_i + wrap - dphi) + lo
         b = np.searchsorted(phi_sorted[lo:hi], phi_i + wrap + dphi) + lo
         for q in range(a, b):
+            if abs(zs[q] - z[i]) > z_bound or abs(rs[q] - r) > r_bound:
+                continue
             if used_s[q] or order[q] == i:
                 continue
             dx, dy, dz = xs[q] - x[i], ys[q] - y[i], zs[q] - z[i]
@@ -75,7 +93,8 @@ def _best_partner(i, x, y, z, pix, lo, hi, ux, uy, uz):
 
 
 @kernel()
-def _overlap_kernel(x, y, z, pix, block_lo, block_hi, layer, flat, nhits, d0, phi, theta, qop, bfield, n_first):
+def _overlap_kernel(x, y, z, pix, block_lo, block_hi, block_r_lo, block_r_hi, block_z_span, layer, flat, nhits, d0, phi,
+                    theta, qop, bfield, n_first):  # fmt: skip
     n_tracks = len(nhits)
     n_seed = max(n_first.max(), 1) if n_tracks else 1
     partner = np.full(n_tracks * n_seed, -1, dtype=np.int64)
@@ -91,7 +110,8 @@ def _overlap_kernel(x, y, z, pix, block_lo, block_hi, layer, flat, nhits, d0, ph
             # tangent of the circle at the hit, in the direction of flight
             ux = -(y[i] - yc) / (h * radius) * st
             uy = (x[i] - xc) / (h * radius) * st
-            q = _best_partner(i, x, y, z, pix, block_lo[lay], block_hi[lay], ux, uy, ct)
+            q = _best_partner(i, x, y, z, pix, block_lo[lay], block_hi[lay], ux, uy, ct, block_r_lo[lay], block_r_hi[lay],
+                              block_z_span[lay])  # fmt: skip
             if q >= 0:
                 pix[5][q] = True
                 partner[t * n_seed + s] = pix[0][q]
@@ -118,7 +138,7 @@ def _overlap_kernel(x, y, z, pix, block_lo, block_hi, layer, flat, nhits, d0, ph
 def _nearest_on_layer(lay_lo, lay_hi, pix, cx, cy, xc, yc, radius, h, px, py, z0, cot, win_t, win_z):
     """Position in `pix` of the unused hit of one layer block nearest the helix, within the
     windows; -1 when none."""
-    order, phi_sorted, xs, ys, zs, used_s = pix
+    order, phi_sorted, xs, ys, zs, used_s, _ = pix
     r = math.hypot(cx, cy)
     dphi = _INNER_REACH / max(r, 1.0)
     phi_c = math.atan2(cy, cx)
@@ -129,10 +149,13 @@ def _nearest_on_layer(lay_lo, lay_hi, pix, cx, cy, xc, yc, radius, h, px, py, z0
         for q in range(a, b):
             if used_s[q]:
                 continue
+            # the transverse distance first: it rejects nearly every hit, without the angle
+            rt = abs(math.hypot(xs[q] - xc, ys[q] - yc) - radius) / win_t
+            if rt >= 1.0:
+                continue
             ang = _arc_angle(xc, yc, px, py, xs[q], ys[q], h)
             if ang < 0.0:
                 ang += 2.0 * math.pi
-            rt = abs(math.hypot(xs[q] - xc, ys[q] - yc) - radius) / win_t
             rz = abs(zs[q] - (z0 + ang * radius * cot)) / win_z
             d = rt * rt + rz * rz
             if rt < 1.0 and rz < 1.0 and d < best_d:
@@ -262,14 +285,26 @@ def complete_tracks(x, y, z, layer, flat, nhits, params, errors, *, geometry, bf
     used[flat64] = True
     # the searched hits' coordinates and use flags in search order: the scans read them in
     # sequence instead of jumping through the event's arrays (a cache miss per hit)
-    pix = (order, phi_sorted, x64[order], y64[order], z64[order], used[order])
+    xs, ys, zs = x64[order], y64[order], z64[order]
+    rs = np.hypot(xs, ys)
+    pix = (order, phi_sorted, xs, ys, zs, used[order], rs)
+    # each layer block's radial extent and z span (see _best_partner)
+    filled = block_hi > block_lo
+    starts = block_lo[filled]
+    block_r_lo = np.zeros(n_layers)
+    block_r_hi = np.zeros(n_layers)
+    block_z_span = np.zeros(n_layers)
+    if len(starts):
+        block_r_lo[filled] = np.minimum.reduceat(rs, starts)
+        block_r_hi[filled] = np.maximum.reduceat(rs, starts)
+        block_z_span[filled] = np.maximum.reduceat(zs, starts) - np.minimum.reduceat(zs, starts)
     cols = [p[:, k].copy() for k in range(5)]
     flat64, nhits64, n_first = _inward_kernel(
         x64, y64, layer, pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64, nhits64, *cols,
         e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), int(n_seed),
     )  # fmt: skip
     out, counts = _overlap_kernel(
-        x64, y64, z64, pix, block_lo, block_hi, layer, flat64, nhits64, cols[0], cols[2], cols[3], cols[4],
+        x64, y64, z64, pix, block_lo, block_hi, block_r_lo, block_r_hi, block_z_span, layer, flat64, nhits64, cols[0], cols[2], cols[3], cols[4],
         float(bfield), n_first,
     )  # fmt: skip
     return out.astype(np.asarray(flat).dtype), counts.astype(np.asarray(nhits).dtype)
