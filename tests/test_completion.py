@@ -13,8 +13,11 @@ from _fake_model import SHIPPED
 from hepgan.io.events import read_events
 from hepgan.perf import metrics
 from hepgan.reco.completion import complete_tracks
+from hepgan.reco.features import layer_table
 from hepgan.reco.geometry import GENERIC_DETECTOR
 from hepgan.reco.model_file import read_model_info
+
+_RESOLUTION = layer_table(GENERIC_DETECTOR, read_model_info(SHIPPED).feature_config).sigma0
 
 
 def _event(sim: Path, i: int = 0):
@@ -59,7 +62,7 @@ def test_missing_pixel_hits_come_back_and_nothing_else(sim_20x50: Path) -> None:
     errors = read_model_info(SHIPPED).error_model.errors(params[rows, 3], params[rows, 4])
     out, counts = complete_tracks(
         cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, np.asarray(flat, np.int32), np.asarray(nhits, np.int32),
-        params[rows], errors, geometry=GENERIC_DETECTOR, bfield=2.0,
+        params[rows], errors, geometry=GENERIC_DETECTOR, bfield=2.0, resolution=_RESOLUTION,
     )  # fmt: skip
     assert out.dtype == np.int32 and counts.dtype == np.int32
     assert len(out) == counts.sum() and len(np.unique(out)) == len(out)  # no hit on two tracks
@@ -67,7 +70,7 @@ def test_missing_pixel_hits_come_back_and_nothing_else(sim_20x50: Path) -> None:
     recovered = wrong = wanted = 0
     for t, want in enumerate(full):
         got = set(out[starts[t] : starts[t + 1]].tolist())
-        # the strip hit's own overlap partner may come too (windows made for pixels): the particle's
+        # the strip hit's own overlap partner may come too: the particle's
         got -= {h for h in got - want if cols["hit_particle_id"][h] == pids[rows[t]]}
         assert set(flat[3 * t : 3 * t + 3]) <= got
         recovered += len(got & want) - 3
@@ -75,3 +78,45 @@ def test_missing_pixel_hits_come_back_and_nothing_else(sim_20x50: Path) -> None:
         wrong += len(got - want)
     assert wrong == 0
     assert recovered >= 0.95 * wanted, (recovered, wanted)
+
+
+
+def test_overlap_partners_come_back_on_every_layer(sim_20x50: Path) -> None:
+    """Tracks holding every hit of their particle but the second hit on each layer (the
+    overlapping module's) get those back, pixel and strip alike, and nothing of other particles."""
+    cols, pids, params = _event(sim_20x50)
+    layer = GENERIC_DETECTOR.layer_index(cols["hit_volume_id"], cols["hit_layer_id"])
+    pixel = np.isin(cols["hit_volume_id"], GENERIC_DETECTOR.pixel_volumes)
+    flat, nhits, partners, rows = [], [], [], []
+    for k, pid in enumerate(pids):
+        mine = np.flatnonzero((cols["hit_particle_id"] == pid) & (layer >= 0))
+        mine = mine[np.argsort(np.hypot(cols["hit_x"][mine], cols["hit_y"][mine]) + np.abs(cols["hit_z"][mine]) * 1e-3)]
+        first = np.unique(layer[mine], return_index=True)[1]
+        kept = mine[np.sort(first)]
+        second = set(mine.tolist()) - set(kept.tolist())
+        if len(kept) < 8 or not second or not pixel[kept[:3]].all():
+            continue
+        flat += kept.tolist()
+        nhits.append(len(kept))
+        partners.append(second)
+        rows.append(k)
+    assert len(rows) >= 50
+    errors = read_model_info(SHIPPED).error_model.errors(params[rows, 3], params[rows, 4])
+    out, counts = complete_tracks(
+        cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, np.asarray(flat, np.int64), np.asarray(nhits, np.int64),
+        params[rows], errors, geometry=GENERIC_DETECTOR, bfield=2.0, resolution=_RESOLUTION,
+    )  # fmt: skip
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    back = {"pixel": [0, 0], "strip": [0, 0]}
+    wrong = 0
+    for t, second in enumerate(partners):
+        got = set(out[starts[t] : starts[t + 1]].tolist())
+        wrong += sum(cols["hit_particle_id"][h] != pids[rows[t]] for h in got)
+        for h in second:
+            kind = "pixel" if pixel[h] else "strip"
+            back[kind][0] += h in got
+            back[kind][1] += 1
+    print(back, wrong)
+    assert wrong == 0
+    for kind, (found, total) in back.items():
+        assert total >= 20 and found >= 0.9 * total, (kind, found, total)

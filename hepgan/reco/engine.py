@@ -335,6 +335,7 @@ class Engine:
             x, y, z, layer, flat, nhits[chosen], params,
             np.stack([errors[f"track_err_{p}"] for p in TRACK_PARAMETERS], axis=1),
             geometry=self.geometry, bfield=self.feature_config.bfield,
+            resolution=self._table.sigma0,
         )  # fmt: skip
         overlap_ms = (time.perf_counter() - t_overlap) * 1e3
         tracks.update(errors)
