@@ -255,12 +255,12 @@ def _shift_first_hit(src: Path, dst: Path, mm: float, *, along_normal: bool) -> 
     """`src` with event 0's hit 0 moved by `mm` along its module's local x or its normal."""
     import acts
 
-    from hepgan.acts import chain as ac
     from hepgan.acts.classic import _detector
+    from hepgan.acts.convert import SurfaceFrames
 
     hits = read_events(src, trees=("hits",), truth=True)["hits"]
     cols = {b: ak.to_list(hits[b]) for b in HITS.names}
-    frames = ac.SurfaceFrames(_detector()[1], acts.GeometryContext.dangerouslyDefaultConstruct())
+    frames = SurfaceFrames(_detector()[1], acts.GeometryContext.dangerouslyDefaultConstruct())
     ids = [int(cols[k][0][0]) for k in ("hit_volume_id", "hit_layer_id", "hit_module_id")]
     f = frames.frame(acts.GeometryIdentifier(volume=ids[0], layer=ids[1], sensitive=ids[2]).value)
     e = np.cross(f[1], f[2]) if along_normal else f[1]

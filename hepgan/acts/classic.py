@@ -28,6 +28,7 @@ import acts.examples as ae
 import numpy as np
 
 from hepgan.acts import chain as ac
+from hepgan.acts.convert import SurfaceFrames, convert_tracks
 from hepgan.errors import InputError
 
 __all__ = ["ACTS_STAGES", "EventHits", "reconstruct_events"]
@@ -64,7 +65,7 @@ def _detector() -> tuple[ae.GenericDetector, acts.TrackingGeometry]:
     return ac.build_detector()
 
 
-def _surface_ids(hits: EventHits, surfaces: ac.SurfaceFrames, source: str) -> np.ndarray:
+def _surface_ids(hits: EventHits, surfaces: SurfaceFrames, source: str) -> np.ndarray:
     """Geometry id value of every hit's module; InputError on a hit on no sensitive surface."""
     triples = np.stack([hits.volume, hits.layer, hits.module], axis=1).astype(np.int64)
     unique, inverse = np.unique(triples, axis=0, return_inverse=True)
@@ -97,7 +98,7 @@ class _HitReader(ae.IReader):
         self._clock = clock
         self._handle = ae.WriteDataHandle(self, ae.SimHitContainer, "OutputSimHits")
         self._handle.initialize(ac.KEY_SIMHITS)
-        self._frames: ac.SurfaceFrames | None = None
+        self._frames: SurfaceFrames | None = None
 
     def availableEvents(self) -> tuple[int, int]:
         return (0, len(self._events))
@@ -105,7 +106,7 @@ class _HitReader(ae.IReader):
     def read(self, context: ae.AlgorithmContext) -> ae.ProcessCode:
         self._clock.start("measurements")
         if self._frames is None:
-            self._frames = ac.SurfaceFrames(_detector()[1], context.recoGeoContext)
+            self._frames = SurfaceFrames(_detector()[1], context.recoGeoContext)
         hits = self._events[context.eventNumber]
         gids = _surface_ids(hits, self._frames, self._source)
         unique, inverse = np.unique(gids, return_inverse=True)
@@ -178,7 +179,7 @@ class _TrackSink(ae.IAlgorithm):
         self.hits += len(hit_of_simhit)
         self.dropped += len(hit_of_simhit) - n_meas
         hit_of_measurement = hit_of_simhit[simhit_of_measurement] if n_meas else np.zeros(0, np.int64)
-        tracks = ac.convert_tracks(data["tracks"], hit_of_measurement)
+        tracks = convert_tracks(data["tracks"], hit_of_measurement)
         self._out[int(context.eventNumber)] = (tracks, self._clock.take())
         if self._on_event is not None:
             self._on_event()

@@ -69,7 +69,7 @@ from hepgan.errors import InputError
 from hepgan.io.schema import PARTICLE_ID_FIELDS, pack_particle_id
 
 if TYPE_CHECKING:
-    from hepgan.acts import chain as ac
+    from hepgan.acts.convert import SurfaceFrames
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _is_primary(barcode) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-def _convert_hits(data: dict, frames: ac.SurfaceFrames) -> dict[str, np.ndarray]:
+def _convert_hits(data: dict, frames: SurfaceFrames) -> dict[str, np.ndarray]:
     """One hit per measurement: measured global position, ids and truth."""
     measurements = data["measurements"]
     n = len(measurements)
@@ -300,6 +300,7 @@ def _make_sink(buffer: _EventBuffer, stats: dict[str, list], on_event: Callable[
     import acts.examples as ae
 
     from hepgan.acts import chain as ac
+    from hepgan.acts.convert import SurfaceFrames, convert_tracks
 
     class WhiteboardToNumpy(ae.IAlgorithm):
         """Reads the event's ACTS objects from the whiteboard and buffers numpy arrays."""
@@ -326,12 +327,12 @@ def _make_sink(buffer: _EventBuffer, stats: dict[str, list], on_event: Callable[
         def execute(self, context: ae.AlgorithmContext) -> ae.ProcessCode:
             t0 = time.perf_counter()
             if self._frames is None:
-                self._frames = ac.SurfaceFrames(self._chain.tracking_geometry, context.recoGeoContext)
+                self._frames = SurfaceFrames(self._chain.tracking_geometry, context.recoGeoContext)
             data = {name: h(context.eventStore) for name, h in self._handles.items()}
             event_id = event_offset + int(context.eventNumber)
             hits = _convert_hits(data, self._frames)
             particles = _convert_particles(data, hits["hit_particle_id"])
-            tracks = ac.convert_tracks(data["tracks"])
+            tracks = convert_tracks(data["tracks"])
             ms = self._chain.clock.take()
             timing = {f"acts_{s}_ms": ms.get(s, 0.0) for s in ac.STAGES}
             timing["acts_total_reco_ms"] = (
