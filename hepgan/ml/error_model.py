@@ -15,7 +15,7 @@ class's scale, the eta x q/p terms are refitted to the residuals divided by thei
 again (two rounds: a third moved no pull width by more than 0.002). Why this variable: on the
 tuning events (ttbar seeds 5001 / 5050 / 5200, guns 3011, 3012 and 3101) it brought the q/p pull
 widths from 0.87-0.98 to 0.95-1.01 across guns and pile-up and left the other parameters as
-they were; the hit count, chi^2 / ndf, pixel hits moved q/p by at most 0.01 and the network's
+they were; the hit count, chi^2 / ndf and pixel hits moved q/p by about 0.01 at most, and the network's
 score widened d0 and phi at pile-up 200 (numbers: deploy/models/README.md).
 
 Only matched tracks of particles in the efficiency denominator's kinematic range are used: fakes
