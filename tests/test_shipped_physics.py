@@ -119,13 +119,15 @@ def test_score_separates_real_from_fake_seeds(seed_scores: dict) -> None:
 
 def test_errors_are_errors_against_the_truth(figures: dict) -> None:
     """track_err_* describe (track - truth): pull core widths 0.9-1.1 over the denominator's
-    particles (they were 3.6-6.7 when track_err_* held the spread around ACTS's answer), and no
-    bin of pT x |eta| off by more than a quarter."""
+    particles (they were 3.6-6.7 when track_err_* held the spread around ACTS's answer), no
+    bin of pT x |eta| off by more than 15%, and q/p within 0.9-1.1 in every bin: the error
+    model's quality term (issue 16; measured 0.966 overall, 0.94-0.98 per bin; without it 0.891
+    and 0.85-0.90, the sparse guns' errors set by the dense events' ambiguous roads)."""
     from hepgan.ml.error_model import pull_table
     from hepgan.perf import metrics
 
     for p, r in figures["surrogate"]["resolutions"].items():
-        assert 0.88 <= r["pull_width"] <= 1.12, (p, r["pull_width"])
+        assert 0.9 <= r["pull_width"] <= 1.1, (p, r["pull_width"])
     match = metrics.match_tracks(figures["hits"], figures["particles"], figures["tracks"])
     res = metrics.track_residuals(figures["tracks"], figures["particles"], match)
     errors = {p: res.residual[p] / res.pull[p] for p in res.pull}
@@ -133,7 +135,8 @@ def test_errors_are_errors_against_the_truth(figures: dict) -> None:
                        pt_edges=(0.5, 1.0, 3.0, 100.0), eta_edges=(0.0, 1.25, 2.5))  # fmt: skip
     for p in res.pull:
         widths = [w for row in table[p] for w in row if w is not None]
-        assert len(widths) >= 5 and all(0.75 <= w <= 1.25 for w in widths), (p, table[p])
+        lo, hi = (0.9, 1.1) if p == "qop" else (0.85, 1.15)
+        assert len(widths) >= 5 and all(lo <= w <= hi for w in widths), (p, table[p])
 
 
 def test_tracks_hold_the_hits_acts_finds(figures: dict) -> None:

@@ -79,8 +79,9 @@ M="$B/hepgan-generic.onnx"
 # docstring). The default TOMLs train with that seeder already, so for the shipped model this only
 # records training_seeding_config (= seeding_config); it widens the older configs' models
 "$PY" training/set_inference_seeding.py "$M"
-# the sampled spread against ACTS and the error model against truth, fitted end to end on the
-# validation events (hepgan.ml.calibrate, hepgan.ml.error_model)
+# the sampled spread against ACTS and the error model against truth (with its per-track quality
+# term, issue 16), fitted end to end on the validation events (hepgan.ml.calibrate,
+# hepgan.ml.error_model); `--what errors` refits the error model alone, as done for issue 16
 "$H" calibrate --in-place "$M" "${VAL[@]}"
 cp "$B/model/generator.keras" "$B/hepgan-generic.keras"
 # against the installed model on tuning events (simulated into $S/tuning); the card records it.

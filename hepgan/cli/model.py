@@ -115,7 +115,8 @@ def calibrate(model: Path, inputs: tuple[Path, ...], output: Path | None, in_pla
 
     Two calibrations, stored in the model's metadata: the error model (track_err_* and
     track_cov_*: the tracks' errors against the true particle, fitted on files with truth, as
-    sigma^2 = a^2 + (b q/p)^2 per |eta| bin with correlations) and the spread scale
+    sigma^2 = a^2 + (b q/p)^2 per |eta| bin with correlations, times a scale per class of the
+    track's road ambiguity) and the spread scale
     (track_spread_*: the sampled spread around the classic answer, whose pulls
     (classic - mean) / spread it makes 1; needs the files' classic tracks).
 

@@ -38,9 +38,10 @@ MIN_TRACKS = 1000
 
 
 def reconstruct_chunks(engine, inputs: Sequence[str | os.PathLike], *, trees: Sequence[str], truth: bool = False,
-                       max_events: int = 0) -> Iterator[tuple[dict[str, ak.Array], list[dict]]]:  # fmt: skip
+                       max_events: int = 0, quality: bool = False) -> Iterator[tuple[dict[str, ak.Array], list[dict]]]:  # fmt: skip
     """Run `engine` over the events of `inputs`, at most `max_events` (0: all): per chunk, the
-    chunk's `trees` cut to the events reconstructed and the engine's tracks of each event."""
+    chunk's `trees` cut to the events reconstructed and the engine's tracks of each event (with
+    the error model's quality variable when `quality`, `Engine.reconstruct_event`)."""
     n_events = 0
     for path in inputs:
         for chunk in iterate_chunks(path, trees=trees, truth=truth, step_events=50):
@@ -49,7 +50,8 @@ def reconstruct_chunks(engine, inputs: Sequence[str | os.PathLike], *, trees: Se
             if n <= 0:
                 return
             cols = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
-            ours = [engine.reconstruct_event(*(ak.to_numpy(hits[k][i]) for k in cols), event_id=int(hits["event_id"][i]))[0]
+            ours = [engine.reconstruct_event(*(ak.to_numpy(hits[k][i]) for k in cols), event_id=int(hits["event_id"][i]),
+                                             quality=quality)[0]
                     for i in range(n)]  # fmt: skip
             n_events += n
             yield {name: arr[:n] for name, arr in chunk.arrays.items()}, ours

@@ -226,14 +226,15 @@ class Engine:
                         "(fit one against truth with 'hepgan calibrate')", self.path)
             self._warned_no_errors = True
 
-    def _errors(self, theta: np.ndarray, qop: np.ndarray) -> dict[str, np.ndarray]:
+    def _errors(self, theta: np.ndarray, qop: np.ndarray, quality: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """``track_err_*`` and ``track_cov_*`` from the model's error model (against the truth;
-        NaN when the model has none: the spread is no substitute, it is 4-7x narrower)."""
+        NaN when the model has none: the spread is no substitute, it is 4-7x narrower), with its
+        per-track quality term applied to `quality` (`road_ambiguous_surfaces`)."""
         model = self.info.error_model
         if model is None:
             cov = np.full((len(theta), 5, 5), np.nan)
         else:
-            cov = model.covariance(theta.astype(np.float64), qop.astype(np.float64))
+            cov = model.covariance(theta.astype(np.float64), qop.astype(np.float64), quality)
         out = {f"track_err_{p}": np.sqrt(cov[:, j, j]).astype(np.float32) for j, p in enumerate(TRACK_PARAMETERS)}
         out.update(covariance_columns(cov))
         return out
@@ -248,6 +249,7 @@ class Engine:
         layer_id: np.ndarray,
         *,
         event_id: int = 0,
+        quality: bool = False,
     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """Tracks of one event.
 
@@ -256,6 +258,8 @@ class Engine:
             volume_id, layer_id: (n_hits,) geometry ids; hits on layers the model's geometry
                 lacks are ignored (call :meth:`check_geometry` first to refuse them).
             event_id: the event's id, which seeds its noise.
+            quality: also return ``road_ambiguous_surfaces`` (n_tracks,) int32, the error
+                model's per-track quality variable (not a branch; `hepgan.ml.error_model` fits on it).
 
         Returns:
             ``(tracks, ms)``: ``tracks`` maps every TRACKS branch but ``event_id`` to a numpy
@@ -329,7 +333,11 @@ class Engine:
             if p == "phi":  # the network may leave (-pi, pi]; downstream compares angles
                 values = _wrap_phi(values)
             tracks[f"track_{p}"] = np.asarray(values, dtype=np.float32)
-        errors = self._errors(tracks["track_theta"], tracks["track_qop"])
+        # the error model's per-track quality (hepgan.reco.uncertainty): the surfaces along the
+        # road where more than one candidate hit was on offer, known before the completion, so
+        # the completion's windows and track_err_* are the same errors
+        ambiguous = road_ambiguous_surfaces(cand[sel])
+        errors = self._errors(tracks["track_theta"], tracks["track_qop"], ambiguous)
         t_overlap = time.perf_counter()
         flat, counts = complete_tracks(
             x, y, z, layer, flat, nhits[chosen], params,
@@ -346,9 +354,17 @@ class Engine:
         tracks["track_nhits"] = counts.astype(np.int32)
         tracks["track_score"] = np.asarray(net["score"][sel], dtype=np.float32)
         tracks["track_hit_index"] = flat.astype(np.int32)
+        if quality:
+            tracks["road_ambiguous_surfaces"] = ambiguous
         ms["ambiguity"] = (time.perf_counter() - t4) * 1e3 - net_ms - overlap_ms
         ms["assignment"] += overlap_ms
         return tracks, ms
+
+
+def road_ambiguous_surfaces(candidates: np.ndarray) -> np.ndarray:
+    """Per track, the surfaces of its road (candidates (n, L, K) hit indices, -1: none) that
+    held more than one candidate hit: the error model's quality variable (int32)."""
+    return ((candidates >= 0).sum(axis=2) > 1).sum(axis=1).astype(np.int32)
 
 
 @functools.lru_cache(maxsize=4)
