@@ -157,3 +157,32 @@ def test_layer_triplets_cover_the_barrel() -> None:
         assert t in trip
     assert ((9, 2), (9, 4), (9, 6)) in trip and ((7, 14), (7, 12), (7, 10)) in trip
     assert all(v in GENERIC_DETECTOR.pixel_volumes for t in trip for v, _ in t)
+
+
+def test_displaced_high_pt_track_is_seeded_with_the_d0_aware_chi2() -> None:
+    """A 10 GeV decay product with d0 = 1 mm through the 4 barrel layers: the plain r-phi chi2
+    (the doublet's straight phi(r) through the beam line, scattering at 10 GeV) refuses every
+    triplet, the d0-aware one seeds it; a d0 beyond the cut still gives no seed."""
+    barrels = [la for la in GENERIC_DETECTOR.layers if la.volume_id == 8]
+    r = np.array([la.position for la in barrels])
+    radius = 10.0 / (0.299792458e-3 * 2.0)  # mm, pT = 10 GeV at 2 T
+
+    def hits(d0: float):
+        # the circle of centre (0, radius + d0) passes d0 from the beam line; its points at radius r
+        cy = radius + d0
+        ys = (r * r + cy * cy - radius * radius) / (2.0 * cy)
+        xs = np.sqrt(r * r - ys * ys)
+        return xs.astype(np.float32), ys.astype(np.float32), (10.0 + 0.5 * r).astype(np.float32)
+
+    vol = np.full(4, 8, np.int32)
+    lay = np.array([la.layer_id for la in barrels], np.int32)
+    plain = SeedingConfig(d0_max=5.0, d0_max_first_layer=2.5)
+    aware = replace(plain, d0_in_rphi_chi2=True)
+    x, y, z = hits(0.0)
+    assert len(find_seeds(x, y, z, vol, lay, geometry=GENERIC_DETECTOR, config=plain)) >= 2  # prompt: both find it
+    x, y, z = hits(1.0)
+    assert len(find_seeds(x, y, z, vol, lay, geometry=GENERIC_DETECTOR, config=plain)) == 0
+    seeds = find_seeds(x, y, z, vol, lay, geometry=GENERIC_DETECTOR, config=aware)
+    assert len(seeds) >= 1 and {tuple(s) for s in seeds.tolist()} <= {(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)}
+    x, y, z = hits(8.0)  # beyond d0_max: the exact circle's d0 cut still applies
+    assert len(find_seeds(x, y, z, vol, lay, geometry=GENERIC_DETECTOR, config=aware)) == 0

@@ -77,7 +77,8 @@ M="$B/hepgan-generic.onnx"
 "$H" export "$B/model/generator.keras" -o "$M"
 # the engine seeds as ACTS does (pT > 0.4 GeV, |eta| < 3, two per middle hit; why: the script's
 # docstring). The default TOMLs train with that seeder already, so for the shipped model this only
-# records training_seeding_config (= seeding_config); it widens the older configs' models
+# turns on the d0-aware r-phi chi2 and records training_seeding_config; it widens the older
+# configs' models
 "$PY" training/set_inference_seeding.py "$M"
 # the sampled spread against ACTS and the error model against truth (with its per-track quality
 # term, issue 16), fitted end to end on the validation events (hepgan.ml.calibrate,

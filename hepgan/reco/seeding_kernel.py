@@ -56,7 +56,8 @@ C_FIRST_LAYER = 15  # innermost barrel layer (dense index), -1 if none
 C_KEEP = 16
 C_CONF_K = 17
 C_D0_SIGMA = 18
-N_CUTS = 19
+C_D0_RPHI = 19  # 1: the chi2's r-phi residual is taken beyond what a |d0| <= the cut explains
+N_CUTS = 20
 
 CAPACITY = 512  # triplet candidates held per middle hit (the worst chi2 makes way beyond)
 
@@ -490,6 +491,12 @@ def _triplet_chi2(phk, rg, zg, xa, ya, xm, ym, xo, yo, la_in, rm, zm, phim, r_fi
     # chi2 with the scattering width at the seed's own pT
     ms_xy = cuts[C_TH_XY] / pt * abs(drg)
     ms_rz = cuts[C_TH_RZ] / pt * abs(drg)
+    if cuts[C_D0_RPHI] > 0.0:
+        # the straight phi(r) of the doublet is a circle through the beam line: a d0 bends phi
+        # by d0 / r, which the third hit sees as d0 times the second difference of 1 / r
+        d0_cut = cuts[C_D0_FIRST] if la_in == int(cuts[C_FIRST_LAYER]) else cuts[C_D0_MAX]
+        bend = 1.0 / rg - 1.0 / rm - (1.0 / rm - 1.0 / r_first) * drg / (rm - r_first)
+        res_xy = max(abs(res_xy) - d0_cut * abs(bend) * rg, 0.0)
     chi2 = res_xy * res_xy / (s_res2 + ms_xy * ms_xy) + res_rz * res_rz / (s_res2 + ms_rz * ms_rz)
     if chi2 > cuts[C_CHI2_MAX]:
         return False, 0.0, 0.0
