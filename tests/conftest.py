@@ -98,3 +98,14 @@ def ttbar_pu50_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ttbar") / "ttbar_pu50.root"
     simulate(path, SimulationConfig(events=3, process="ttbar", pileup=50, seed=7), progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def ttbar_pu0_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 ttbar events without pile-up (seed 42): about 300 decay products of pT > 1 GeV
+    (b, c, tau, V0) among 1500 particles, for the displaced efficiency (docs/seeds.md)."""
+    from hepgan.acts.simulation import SimulationConfig, simulate
+
+    path = tmp_path_factory.mktemp("ttbar") / "ttbar_pu0.root"
+    simulate(path, SimulationConfig(events=30, process="ttbar", pileup=0, seed=42), progress=False)
+    return path
