@@ -29,6 +29,15 @@ def _event(sim: Path, i: int = 0):
     return cols, ak.to_numpy(particles["particle_id"]), params
 
 
+def _complete(cols, layer, flat, nhits, params):
+    """complete_tracks with the shipped model's errors for these tracks (hepgan.reco.uncertainty)."""
+    errors = read_model_info(SHIPPED).error_model.errors(params[:, 3], params[:, 4])
+    return complete_tracks(
+        cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, flat, nhits, params, errors,
+        geometry=GENERIC_DETECTOR, bfield=2.0, resolution=_RESOLUTION,
+    )
+
+
 def _pixel_hits_in_flight_order(cols, pid: int) -> np.ndarray:
     layer = GENERIC_DETECTOR.layer_index(cols["hit_volume_id"], cols["hit_layer_id"])
     pixel = np.isin(cols["hit_volume_id"], GENERIC_DETECTOR.pixel_volumes) & (layer >= 0)
@@ -58,12 +67,7 @@ def test_missing_pixel_hits_come_back_and_nothing_else(sim_20x50: Path) -> None:
         if len(rows) == 40:
             break
     assert len(rows) >= 20
-    # the shipped model's errors for such tracks (hepgan.reco.uncertainty)
-    errors = read_model_info(SHIPPED).error_model.errors(params[rows, 3], params[rows, 4])
-    out, counts = complete_tracks(
-        cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, np.asarray(flat, np.int32), np.asarray(nhits, np.int32),
-        params[rows], errors, geometry=GENERIC_DETECTOR, bfield=2.0, resolution=_RESOLUTION,
-    )  # fmt: skip
+    out, counts = _complete(cols, layer, np.asarray(flat, np.int32), np.asarray(nhits, np.int32), params[rows])
     assert out.dtype == np.int32 and counts.dtype == np.int32
     assert len(out) == counts.sum() and len(np.unique(out)) == len(out)  # no hit on two tracks
     starts = np.concatenate([[0], np.cumsum(counts)])
@@ -101,11 +105,7 @@ def test_overlap_partners_come_back_on_every_layer(sim_20x50: Path) -> None:
         partners.append(second)
         rows.append(k)
     assert len(rows) >= 50
-    errors = read_model_info(SHIPPED).error_model.errors(params[rows, 3], params[rows, 4])
-    out, counts = complete_tracks(
-        cols["hit_x"], cols["hit_y"], cols["hit_z"], layer, np.asarray(flat, np.int64), np.asarray(nhits, np.int64),
-        params[rows], errors, geometry=GENERIC_DETECTOR, bfield=2.0, resolution=_RESOLUTION,
-    )  # fmt: skip
+    out, counts = _complete(cols, layer, np.asarray(flat, np.int64), np.asarray(nhits, np.int64), params[rows])
     starts = np.concatenate([[0], np.cumsum(counts)])
     back = {"pixel": [0, 0], "strip": [0, 0]}
     wrong = 0
@@ -116,7 +116,6 @@ def test_overlap_partners_come_back_on_every_layer(sim_20x50: Path) -> None:
             kind = "pixel" if pixel[h] else "strip"
             back[kind][0] += h in got
             back[kind][1] += 1
-    print(back, wrong)
     assert wrong == 0
     for kind, (found, total) in back.items():
         assert total >= 20 and found >= 0.9 * total, (kind, found, total)

@@ -65,19 +65,20 @@ PARTNER_LEAK = 0.1
 
 
 @kernel()
-def _partner_of(i, x, y, z, idx, lo, hi, ux, uy, uz, barrel, w_phi0, w_long0, leak, dr_max, z_span):
+def _partner_of(i, x, y, z, idx, lo, hi, ux, uy, uz, barrel, w_phi0, w_long0, leak, r_lo, r_hi, z_span):
     """Position in `idx` of the unused hit of the layer block [lo, hi) that best continues hit i
     on an overlapping module, -1 when none: the line from i along the track's direction u is
     taken to the other hit's radius (barrel) or z (disk), and the residuals there, along r*phi
     and along the module's long axis (z on a barrel, r on a disk), must be within
     PARTNER_N sigma of the two hits' resolution, the direction's error over the distance and,
-    on a disk, the long axis leaking into r*phi (see PARTNER_* above). dr_max: the block's hits'
-    largest |r - r_i|; z_span: their z extent (mm), for the bounds below."""
+    on a disk, the long axis leaking into r*phi (see PARTNER_* above). r_lo, r_hi: the block's
+    hits' radial extent; z_span: their z extent (mm), for the bounds below."""
     order, phi_sorted, xs, ys, zs, used_s, rs = idx
     r = math.hypot(x[i], y[i])
     dphi = _OVERLAP_REACH / max(r, 1.0)
     phi_i = math.atan2(y[i], x[i])
     ut = math.hypot(ux, uy)
+    dr_max = max(r - r_lo, r_hi - r)
     w_long_max = PARTNER_N * math.sqrt(w_long0 * w_long0 + (PARTNER_BETA * PARTNER_REACH) ** 2)
     rad = (x[i] * ux + y[i] * uy) / max(r, 1e-9)  # d r / d t along the line
     # Why: the phi window spans the layer's whole length (thousands of hits on the innermost
@@ -150,10 +151,8 @@ def _partner_kernel(x, y, z, idx, block_lo, block_hi, block_r_lo, block_r_hi, bl
             w_phi0 = math.sqrt(2.0) * sig_phi[lay]
             w_long0 = math.sqrt(2.0) * sig_long[lay]
             leak = 0.0 if barrel[lay] else PARTNER_LEAK * sig_long[lay]
-            r_i = math.hypot(x[i], y[i])
-            dr_max = max(r_i - block_r_lo[lay], block_r_hi[lay] - r_i)
             q = _partner_of(i, x, y, z, idx, block_lo[lay], block_hi[lay], ux, uy, ct, barrel[lay], w_phi0, w_long0, leak,
-                            dr_max, block_z_span[lay])  # fmt: skip
+                            block_r_lo[lay], block_r_hi[lay], block_z_span[lay])  # fmt: skip
             if q >= 0:
                 idx[5][q] = True
                 partner[start + s] = idx[0][q]
