@@ -119,3 +119,34 @@ def test_overlap_partners_come_back_on_every_layer(sim_20x50: Path) -> None:
     assert wrong == 0
     for kind, (found, total) in back.items():
         assert total >= 20 and found >= 0.9 * total, (kind, found, total)
+
+
+def test_outer_hits_come_back_beyond_the_last_one(sim_20x50: Path) -> None:
+    """Tracks cut after their first five surfaces get the particle's hits further out back, one
+    crossed surface after another as a CKF collects them, and nothing of other particles."""
+    cols, pids, params = _event(sim_20x50)
+    layer = GENERIC_DETECTOR.layer_index(cols["hit_volume_id"], cols["hit_layer_id"])
+    flat, nhits, dropped, rows = [], [], [], []
+    for k, pid in enumerate(pids):
+        mine = np.flatnonzero((cols["hit_particle_id"] == pid) & (layer >= 0))
+        mine = mine[np.argsort(np.hypot(cols["hit_x"][mine], cols["hit_y"][mine]) + np.abs(cols["hit_z"][mine]) * 1e-3)]
+        first = mine[np.sort(np.unique(layer[mine], return_index=True)[1])]  # one hit per surface
+        if len(first) < 9:
+            continue
+        flat += first[:5].tolist()
+        nhits.append(5)
+        dropped.append(set(first[5:].tolist()))
+        rows.append(k)
+    assert len(rows) >= 100
+    out, counts = _complete(cols, layer, np.asarray(flat, np.int64), np.asarray(nhits, np.int64), params[rows])
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    back = total = wrong = 0
+    for t, want in enumerate(dropped):
+        got = set(out[starts[t] : starts[t + 1]].tolist())
+        wrong += sum(cols["hit_particle_id"][h] != pids[rows[t]] for h in got)
+        back += len(got & want)
+        total += len(want)
+    # measured: 4581 of 4946 back (0.93), none of other particles; without the outward search
+    # none come back, with windows of 4 sigma along the module too 0.87
+    assert wrong <= 0.001 * back, (wrong, back)
+    assert back >= 0.9 * total, (back, total)
