@@ -49,6 +49,7 @@ fits the circle through its neighbours better was tried too: +0.0003, not kept.)
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -398,8 +399,7 @@ def _outward_kernel(x, y, z, layer, idx, block_lo, block_hi, lay_barrel, lay_pos
             lever = max(math.hypot(x[ia] - x[ic], y[ia] - y[ic]), 1.0)
             grow = 1.0 + s / lever
             s_circle = math.sqrt(sig_phi[la_a] ** 2 + sig_phi[layer[ib]] ** 2 + sig_phi[layer[ic]] ** 2) * grow * grow
-            # scattering at the circle's hits moves its direction and its curvature: the second
-            # grows with the distance over the lever arm
+            # scattering at the circle's hits: its direction, and its curvature (over the lever arm)
             ms = OUTWARD_BETA / p * s * (1.0 + s / lever)
             s_za = sig_long[la_a] if lay_barrel[la_a] else sig_long[la_a] * abs(cot)
             w_t = OUTWARD_N * math.sqrt(sig_phi[lay] ** 2 + s_circle**2 + ms * ms)
@@ -513,6 +513,19 @@ def _nearest_crossing(lo, hi, idx, cx, cy, cz, xc, yc, radius, barrel, w_t, w_l)
     return best
 
 
+@functools.lru_cache(maxsize=16)
+def _layer_arrays(geometry) -> tuple:
+    """Per-geometry arrays the kernels read (once per geometry, not per event): the pixel layers'
+    indices, barrel flags and positions; every layer's barrel flag, position and extents."""
+    pix = [i for i, la in enumerate(geometry.layers) if la.volume_id in geometry.pixel_volumes]
+    barrel = np.asarray([la.is_barrel for la in geometry.layers], np.bool_)
+    per_layer = [np.asarray([getattr(la, k) for la in geometry.layers], np.float64) for k in _EXTENTS]
+    return np.asarray(pix, np.int64), barrel[pix], per_layer[0][pix], barrel, *per_layer
+
+
+_EXTENTS = ("position", "r_min", "r_max", "z_min", "z_max")
+
+
 def complete_tracks(
     x, y, z, layer, flat, nhits, params, errors, *, geometry, bfield: float, resolution, n_seed: int = 3
 ):
@@ -541,8 +554,7 @@ def complete_tracks(
     if res.shape != (n_layers, 2):
         msg = f"complete_tracks: resolution has shape {res.shape}, expected ({n_layers}, 2): one row per layer"
         raise ValueError(msg)
-    pix = [i for i, la in enumerate(geometry.layers) if la.volume_id in geometry.pixel_volumes]
-    pix_layers = np.asarray(pix, np.int64)
+    pix_layers, pix_barrel, pix_pos, barrel, lay_pos, lay_rmin, lay_rmax, lay_zmin, lay_zmax = _layer_arrays(geometry)
     # every hit on a known layer, per layer sorted by phi (the inner search reads the pixel
     # layers' blocks, the partner search every layer's)
     candidates = np.flatnonzero(layer >= 0)
@@ -553,9 +565,6 @@ def complete_tracks(
     sorted_layer = layer[order]
     block_lo = np.searchsorted(sorted_layer, np.arange(n_layers), side="left")
     block_hi = np.searchsorted(sorted_layer, np.arange(n_layers), side="right")
-    pix_barrel = np.asarray([geometry.layers[i].is_barrel for i in pix], np.bool_)
-    pix_pos = np.asarray([geometry.layers[i].position for i in pix], np.float64)
-    barrel = np.asarray([la.is_barrel for la in geometry.layers], np.bool_)
     p = np.asarray(params, np.float64).reshape(-1, 5)
     e = np.nan_to_num(np.asarray(errors, np.float64).reshape(-1, 5), nan=0.0)
     flat64, nhits64 = np.asarray(flat, np.int64), np.asarray(nhits, np.int64)
@@ -579,11 +588,6 @@ def complete_tracks(
         x64, y64, layer, idx, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64, nhits64, *cols,
         e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), int(n_seed),
     )  # fmt: skip
-    lay_rmin = np.asarray([la.r_min for la in geometry.layers], np.float64)
-    lay_rmax = np.asarray([la.r_max for la in geometry.layers], np.float64)
-    lay_zmin = np.asarray([la.z_min for la in geometry.layers], np.float64)
-    lay_zmax = np.asarray([la.z_max for la in geometry.layers], np.float64)
-    lay_pos = np.asarray([la.position for la in geometry.layers], np.float64)
     flat64, nhits64 = _outward_kernel(
         x64, y64, z64, layer, idx, block_lo, block_hi, barrel, lay_pos, lay_rmin, lay_rmax, lay_zmin, lay_zmax,
         res[:, 0].copy(), res[:, 1].copy(), flat64, nhits64, cols[3], cols[4], e[:, 3].copy(),
