@@ -29,22 +29,16 @@ pile-up 200 (seed 5200, 4 events) from 0.473 to 0.479 (purity 0.9551 -> 0.9549, 
 0.52%), at pile-up 50 (seed 5050) from 0.514 to 0.518; 3 or 5 sigma changed these by at most
 0.001. A hit already on another track is never taken, so no hit becomes shared here.
 
-Outward: the network's slots end L surfaces after the seed (10 for the shipped model), and a
-hit it scores below the threshold ends the track there; a forward track crosses more disks than
-that. As ACTS's CKF goes on to the last surface, each track is continued from its last hit: the
-circle through its last three hits (OUTWARD_SEP apart) and the network's theta from the last hit
-are crossed with every layer further out in crossing order; the unused hit nearest the crossing
-within the windows (the three hits' r-phi resolution growing with the distance over their lever
-arm, the last and the new hit's long axis, theta's error, scattering at the track's momentum,
-OUTWARD_BETA per mm) is taken and the circle moves on to it; OUTWARD_HOLES crossings in a row
-without a hit end the search. On tuning events, of the found particles' hits beyond the track's
-last one at ttbar pile-up 200 (seed 5200, 2 events) 1626 were missing, 969 after; TrackML score
-0.4788 -> 0.4812 (4 events), pile-up 50 (5050) 0.5183 -> 0.5205, pile-up 0 (5001) 0.6863 ->
-0.6877, guns 20 x 50 (3011) 0.9929 -> 0.9933; hit purity 0.9554 -> 0.9544 at pile-up 200 (83% of
-the added hits are the particle's), 0.9837 -> 0.9832 at 50, unchanged on guns; efficiency and
-fakes unchanged; about 7 ms/event at pile-up 200. 3 or 5 sigma, half or double the scattering,
-1 or 3 holes moved the score by at most 0.0009. (Replacing a track's hit by an unused one that
-fits the circle through its neighbours better was tried too: +0.0003, not kept.)
+Outward: each track continued from its last hit over the surfaces further out, as ACTS's CKF
+goes on to the last one (:mod:`hepgan.reco.outward`), after the inner layers and before the
+overlaps, so that its new hits get their partners too.
+
+The searches read the event's hits through :mod:`hepgan.reco.hit_grid`, the seeder's grids:
+the inner one per pixel layer sorted by phi, the outward and overlap ones in rows along each
+layer (10 mm, on the long-strip layers 20 sigma of their long axis), so that a window short
+along the layer reads only its rows. Measured at pile-up 200 (seed 5200): the same tracks, to
+the bit, as the per-layer phi sort this replaced, in about the same time (the overlap search
+scans 3 hits per track hit either way; its cost is the look-ups' cache misses).
 """
 
 from __future__ import annotations
@@ -54,8 +48,10 @@ import math
 
 import numpy as np
 
-from hepgan.reco.helix import _arc_angle, circle_through, crossing_barrel, crossing_endcap, perigee_to_circle
+from hepgan.reco.helix import _arc_angle, crossing_barrel, crossing_endcap, perigee_to_circle
+from hepgan.reco.hit_grid import build_grid, layout, phi_ranges, row_run, row_span
 from hepgan.reco.jit import kernel
+from hepgan.reco.outward import outward_kernel
 
 __all__ = ["complete_tracks"]
 
@@ -83,15 +79,16 @@ PARTNER_LEAK = 0.1
 
 
 @kernel()
-def _partner_of(i, x, y, z, idx, lo, hi, ux, uy, uz, barrel, w_phi0, w_long0, leak, r_lo, r_hi, z_span):
-    """Position in `idx` of the unused hit of the layer block [lo, hi) that best continues hit i
-    on an overlapping module, -1 when none: the line from i along the track's direction u is
-    taken to the other hit's radius (barrel) or z (disk), and the residuals there, along r*phi
-    and along the module's long axis (z on a barrel, r on a disk), must be within
-    PARTNER_N sigma of the two hits' resolution, the direction's error over the distance and,
-    on a disk, the long axis leaking into r*phi (see PARTNER_* above). r_lo, r_hi: the block's
-    hits' radial extent; z_span: their z extent (mm), for the bounds below."""
+def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_long0, leak, r_lo, r_hi, z_span):
+    """Position in `idx` of the unused hit of layer `la` that best continues hit i on an
+    overlapping module, -1 when none: the line from i along the track's direction u is taken
+    to the other hit's radius (barrel) or z (disk), and the residuals there, along r*phi and
+    along the module's long axis (z on a barrel, r on a disk), must be within PARTNER_N sigma
+    of the two hits' resolution, the direction's error over the distance and, on a disk, the
+    long axis leaking into r*phi (see PARTNER_* above). r_lo, r_hi: the layer's hits' radial
+    extent; z_span: their z extent (mm), for the bounds below; `rng`: scratch (4,)."""
     order, phi_sorted, xs, ys, zs, used_s, rs = idx
+    offsets, base, n_phi, umin, uinv, n_rows = grid
     r = math.hypot(x[i], y[i])
     dphi = _OVERLAP_REACH / max(r, 1.0)
     phi_i = math.atan2(y[i], x[i])
@@ -101,9 +98,10 @@ def _partner_of(i, x, y, z, idx, lo, hi, ux, uy, uz, barrel, w_phi0, w_long0, le
     rad = (x[i] * ux + y[i] * uy) / max(r, 1e-9)  # d r / d t along the line
     # Why: the phi window spans the layer's whole length (thousands of hits on the innermost
     # layer at pile-up 200). q = i + t u + residual, with t fixed by r_q (barrel) or z_q (disk),
-    # so |t| <= t_max from the block's radial extent (z extent) and PARTNER_REACH, and then
+    # so |t| <= t_max from the layer's radial extent (z extent) and PARTNER_REACH, and then
     # |z_q - z_i| (|r_q - r_i|) <= t_max |u_z| (t_max |u_t|) + the long-axis window: necessary
-    # conditions (with a rounding slack) that drop only hits the windows would reject.
+    # conditions (with a rounding slack) that drop only hits the windows would reject; only
+    # the grid rows within them are read.
     if barrel:
         t_max = min(PARTNER_REACH, dr_max / abs(rad)) if rad != 0.0 else PARTNER_REACH
         z_bound = t_max * abs(uz) + w_long_max
@@ -114,46 +112,50 @@ def _partner_of(i, x, y, z, idx, lo, hi, ux, uy, uz, barrel, w_phi0, w_long0, le
         r_bound = t_max * ut + w_long_max
     z_bound = z_bound * (1.0 + 1e-9) + 1e-9
     r_bound = r_bound * (1.0 + 1e-9) + 1e-9
+    ui, u_bound = (z[i], z_bound) if barrel else (r, r_bound)
+    row_lo, row_hi = row_span(la, ui - u_bound, ui + u_bound, umin, uinv, n_rows)
+    n_seg = phi_ranges(phi_i - dphi, phi_i + dphi, rng)
     best, best_d = -1, 1.0
-    for wrap in (-2.0 * math.pi, 0.0, 2.0 * math.pi):
-        if phi_i + wrap + dphi < -math.pi or phi_i + wrap - dphi > math.pi:
-            continue  # the range lies outside [-pi, pi]: nothing there
-        a = np.searchsorted(phi_sorted[lo:hi], phi_i + wrap - dphi) + lo
-        b = np.searchsorted(phi_sorted[lo:hi], phi_i + wrap + dphi) + lo
-        for q in range(a, b):
-            if abs(zs[q] - z[i]) > z_bound or abs(rs[q] - r) > r_bound:
-                continue
-            if used_s[q] or order[q] == i:
-                continue
-            if barrel:
-                if abs(rad) < 1e-3 * ut:
+    for row in range(row_lo, row_hi + 1):
+        for g in range(n_seg):
+            q, end = row_run(offsets, base, n_phi, la, row, rng[2 * g], phi_sorted)
+            while q < end and phi_sorted[q] <= rng[2 * g + 1]:
+                k = q
+                q += 1
+                if abs(zs[k] - z[i]) > z_bound or abs(rs[k] - r) > r_bound:
                     continue
-                t = (rs[q] - r) / rad
-            else:
-                if abs(uz) < 1e-9:
+                if used_s[k] or order[k] == i:
                     continue
-                t = (zs[q] - z[i]) / uz
-            if abs(t) > PARTNER_REACH:
-                continue
-            px, py, pz = x[i] + t * ux, y[i] + t * uy, z[i] + t * uz
-            rp = math.hypot(px, py)
-            res_phi = ((ys[q] - py) * px - (xs[q] - px) * py) / rp
-            res_long = zs[q] - pz if barrel else rs[q] - rp
-            bt = PARTNER_BETA * t
-            w_phi = PARTNER_N * math.sqrt(w_phi0 * w_phi0 + bt * bt + leak * leak)
-            w_long = PARTNER_N * math.sqrt(w_long0 * w_long0 + bt * bt)
-            d = (res_phi / w_phi) ** 2 + (res_long / w_long) ** 2
-            if abs(res_phi) < w_phi and abs(res_long) < w_long and d < best_d:
-                best, best_d = q, d
+                if barrel:
+                    if abs(rad) < 1e-3 * ut:
+                        continue
+                    t = (rs[k] - r) / rad
+                else:
+                    if abs(uz) < 1e-9:
+                        continue
+                    t = (zs[k] - z[i]) / uz
+                if abs(t) > PARTNER_REACH:
+                    continue
+                px, py, pz = x[i] + t * ux, y[i] + t * uy, z[i] + t * uz
+                rp = math.hypot(px, py)
+                res_phi = ((ys[k] - py) * px - (xs[k] - px) * py) / rp
+                res_long = zs[k] - pz if barrel else rs[k] - rp
+                bt = PARTNER_BETA * t
+                w_phi = PARTNER_N * math.sqrt(w_phi0 * w_phi0 + bt * bt + leak * leak)
+                w_long = PARTNER_N * math.sqrt(w_long0 * w_long0 + bt * bt)
+                d = (res_phi / w_phi) ** 2 + (res_long / w_long) ** 2
+                if abs(res_phi) < w_phi and abs(res_long) < w_long and d < best_d:
+                    best, best_d = k, d
     return best
 
 
 @kernel()
-def _partner_kernel(x, y, z, idx, block_lo, block_hi, block_r_lo, block_r_hi, block_z_span, layer, barrel, sig_phi,
-                    sig_long, flat, nhits, d0, phi, theta, qop, bfield):  # fmt: skip
+def _partner_kernel(x, y, z, idx, grid, layer_r_lo, layer_r_hi, layer_z_span, layer, barrel, sig_phi, sig_long,
+                    flat, nhits, d0, phi, theta, qop, bfield):  # fmt: skip
     """Every hit of every track gets its overlapping-module partner (if any), inserted after it."""
     n_tracks = len(nhits)
     partner = np.full(len(flat), -1, dtype=np.int64)
+    rng = np.empty(4)
     start = 0
     for t in range(n_tracks):
         xc, yc, radius, h = perigee_to_circle(d0[t], phi[t], theta[t], qop[t], bfield)
@@ -169,8 +171,8 @@ def _partner_kernel(x, y, z, idx, block_lo, block_hi, block_r_lo, block_r_hi, bl
             w_phi0 = math.sqrt(2.0) * sig_phi[lay]
             w_long0 = math.sqrt(2.0) * sig_long[lay]
             leak = 0.0 if barrel[lay] else PARTNER_LEAK * sig_long[lay]
-            q = _partner_of(i, x, y, z, idx, block_lo[lay], block_hi[lay], ux, uy, ct, barrel[lay], w_phi0, w_long0, leak,
-                            block_r_lo[lay], block_r_hi[lay], block_z_span[lay])  # fmt: skip
+            q = _partner_of(i, x, y, z, idx, grid, rng, lay, ux, uy, ct, barrel[lay], w_phi0, w_long0, leak,
+                            layer_r_lo[lay], layer_r_hi[lay], layer_z_span[lay])  # fmt: skip
             if q >= 0:
                 idx[5][q] = True
                 partner[start + s] = idx[0][q]
@@ -301,218 +303,6 @@ def _inward_kernel(x, y, layer, pix, block_lo, block_hi, pix_layers, pix_barrel,
     return out, nhits + n_found
 
 
-#: outward: the hits of the circle (the track's last three) at least this far apart, transverse (mm)
-OUTWARD_SEP = 20.0
-#: outward windows, in sigmas: across the track, and along the module's long axis, where the
-#: direction is the network's theta at the perigee, whose error leaves out the scattering up to
-#: the last hit (4 sigma there brought back 87% of the particle's hits beyond cut tracks on the
-#: guns of tests/test_completion.py, 10 brings back 93%, none of other particles)
-OUTWARD_N = 4.0
-OUTWARD_LONG_N = 10.0
-#: scattering between the last hit and the next surface, rad GeV (per mm, divided by p)
-OUTWARD_BETA = 0.003
-#: the outward search stops after this many crossed surfaces in a row without a hit
-OUTWARD_HOLES = 2
-#: surfaces whose extent the crossing misses by less than this are still searched (mm)
-_OUTWARD_MARGIN = 5.0
-
-
-@kernel()
-def _anchor(x, y, flat, lo, hi):
-    """The last hit of flat[lo:hi] and two before it, each at least OUTWARD_SEP (transverse) from the
-    next: positions in flat (-1 when the track is too short)."""
-    a = hi - 1
-    b = -1
-    for k in range(a - 1, lo - 1, -1):
-        if math.hypot(x[flat[k]] - x[flat[a]], y[flat[k]] - y[flat[a]]) > OUTWARD_SEP:
-            b = k
-            break
-    c = -1
-    if b >= 0:
-        for k in range(b - 1, lo - 1, -1):
-            if math.hypot(x[flat[k]] - x[flat[b]], y[flat[k]] - y[flat[b]]) > OUTWARD_SEP:
-                c = k
-                break
-    return a, b, c
-
-
-@kernel()
-def _outward_kernel(x, y, z, layer, idx, block_lo, block_hi, lay_barrel, lay_pos, lay_rmin, lay_rmax, lay_zmin,
-                    lay_zmax, sig_phi, sig_long, flat, nhits, theta, qop, err_theta):  # fmt: skip
-    """Hits on the surfaces each track crosses after its last hit, as a CKF continues it: the
-    circle through the track's last three hits (transverse) and its cot theta from the last
-    hit (r-z) are crossed with every layer further out, in order; the unused hit nearest the
-    crossing within the windows is taken and the circle moves on to it; the search stops after
-    OUTWARD_HOLES crossings in a row without a hit. Returns (flat, nhits), the new hits after
-    each track's."""
-    n_tracks = len(nhits)
-    n_layers = len(lay_pos)
-    order, phi_sorted, xs, ys, zs, used_s, rs = idx
-    found = np.full(n_tracks * n_layers, -1, dtype=np.int64)
-    n_found = np.zeros(n_tracks, dtype=np.int64)
-    cross_s = np.empty(n_layers)
-    cross_l = np.empty(n_layers, dtype=np.int64)
-    start = 0
-    for t in range(n_tracks):
-        lo, hi = start, start + nhits[t]
-        start = hi
-        if hi - lo < 3 or qop[t] == 0.0:
-            continue
-        a, b, c = _anchor(x, y, flat, lo, hi)
-        if c < 0:
-            continue
-        ia, ib, ic = flat[a], flat[b], flat[c]
-        st = math.sin(theta[t])
-        cot = math.cos(theta[t]) / st
-        p = 1.0 / abs(qop[t])
-        xc, yc, radius, h, ok = circle_through(x[ic], y[ic], x[ib], y[ib], x[ia], y[ia])
-        if not ok:
-            continue
-        # the surfaces beyond the last hit, in crossing order (the order stays when the circle
-        # moves on; each crossing is recomputed then)
-        n_cross = 0
-        for lay in range(n_layers):
-            if block_hi[lay] == block_lo[lay]:
-                continue
-            ok, s, cx, cy, cz = _crossing(xc, yc, radius, h, x[ia], y[ia], z[ia], cot, lay_barrel[lay], lay_pos[lay])
-            if not ok or not _within(lay, cx, cy, cz, lay_barrel, lay_rmin, lay_rmax, lay_zmin, lay_zmax):
-                continue
-            k = n_cross
-            while k > 0 and cross_s[k - 1] > s:
-                cross_s[k] = cross_s[k - 1]
-                cross_l[k] = cross_l[k - 1]
-                k -= 1
-            cross_s[k] = s
-            cross_l[k] = lay
-            n_cross += 1
-        holes = 0
-        for j in range(n_cross):
-            lay = cross_l[j]
-            ok, s, cx, cy, cz = _crossing(xc, yc, radius, h, x[ia], y[ia], z[ia], cot, lay_barrel[lay], lay_pos[lay])
-            if not ok:
-                continue
-            la_a = layer[ia]
-            # the anchor's own errors carried to the crossing: the circle's (three hits' r-phi
-            # resolution, growing with the distance over the lever arm), the last hit's long axis
-            # (z on a barrel; on a disk its r, which moves the crossing along the track),
-            # scattering over the distance
-            lever = max(math.hypot(x[ia] - x[ic], y[ia] - y[ic]), 1.0)
-            grow = 1.0 + s / lever
-            s_circle = math.sqrt(sig_phi[la_a] ** 2 + sig_phi[layer[ib]] ** 2 + sig_phi[layer[ic]] ** 2) * grow * grow
-            # scattering at the circle's hits: its direction, and its curvature (over the lever arm)
-            ms = OUTWARD_BETA / p * s * (1.0 + s / lever)
-            s_za = sig_long[la_a] if lay_barrel[la_a] else sig_long[la_a] * abs(cot)
-            w_t = OUTWARD_N * math.sqrt(sig_phi[lay] ** 2 + s_circle**2 + ms * ms)
-            s_dir = (ms + s * err_theta[t]) / (st * st)
-            if lay_barrel[lay]:
-                w_l = OUTWARD_LONG_N * math.sqrt(sig_long[lay] ** 2 + s_za * s_za + s_dir * s_dir)
-            else:
-                w_l = OUTWARD_LONG_N * math.sqrt(
-                    sig_long[lay] ** 2 + (s_za * s_za + s_dir * s_dir) / max(cot * cot, 1e-6)
-                )
-                # a disk hit's long axis (about radial) shifts it across the track where the
-                # track is not radial
-                rc = max(math.hypot(cx, cy), 1.0)
-                sin_a = abs((cx - xc) * cx + (cy - yc) * cy) / (radius * rc)
-                w_t = math.sqrt(w_t * w_t + (OUTWARD_N * sig_long[lay] * sin_a) ** 2)
-            q = _nearest_crossing(
-                block_lo[lay], block_hi[lay], idx, cx, cy, cz, xc, yc, radius, lay_barrel[lay], w_t, w_l
-            )
-            if q < 0:
-                holes += 1
-                if holes >= OUTWARD_HOLES:
-                    break
-                continue
-            holes = 0
-            used_s[q] = True
-            i_new = order[q]
-            found[t * n_layers + n_found[t]] = i_new
-            n_found[t] += 1
-            # the circle moves on to the new hit when it is far enough from the last
-            if math.hypot(x[i_new] - x[ia], y[i_new] - y[ia]) > OUTWARD_SEP:
-                nxc, nyc, nr, nh, ok = circle_through(x[ib], y[ib], x[ia], y[ia], x[i_new], y[i_new])
-                if ok and nh == h:
-                    xc, yc, radius = nxc, nyc, nr
-                    ic, ib, ia = ib, ia, i_new
-    out = np.empty(len(flat) + n_found.sum(), dtype=flat.dtype)
-    pos, start = 0, 0
-    for t in range(n_tracks):
-        for k in range(nhits[t]):
-            out[pos] = flat[start + k]
-            pos += 1
-        for m in range(n_found[t]):
-            out[pos] = found[t * n_layers + m]
-            pos += 1
-        start += nhits[t]
-    return out, nhits + n_found
-
-
-@kernel()
-def _crossing(xc, yc, radius, h, xa, ya, za, cot, barrel, pos):
-    """Crossing of the circle (from the hit a onward, in the direction h) with a barrel of
-    radius `pos` or the disk at z = `pos`: (ok, s from a, x, y, z), z along cot from a."""
-    ang0 = math.atan2(ya - yc, xa - xc)
-    if barrel:
-        d = math.hypot(xc, yc)
-        if d == 0.0 or d > radius + pos or d < abs(radius - pos) or pos <= math.hypot(xa, ya) + 1.0:
-            return False, 0.0, 0.0, 0.0, 0.0
-        # the two points at distance pos from the origin on the circle: angle around the centre
-        cos_b = (radius * radius + d * d - pos * pos) / (2.0 * radius * d)
-        beta = math.acos(min(max(cos_b, -1.0), 1.0))
-        base = math.atan2(-yc, -xc)  # direction from the centre to the origin
-        best = 1e30
-        for sign in (-1.0, 1.0):
-            dang = h * (base + sign * beta - ang0)
-            dang -= 2.0 * math.pi * math.floor(dang / (2.0 * math.pi))
-            best = min(best, dang)
-        if best > math.pi:
-            return False, 0.0, 0.0, 0.0, 0.0
-        s = best * radius
-    else:
-        if cot == 0.0:
-            return False, 0.0, 0.0, 0.0, 0.0
-        s = (pos - za) / cot
-        if s <= 1.0 or s > math.pi * radius:
-            return False, 0.0, 0.0, 0.0, 0.0
-    ang = ang0 + h * s / radius
-    return True, s, xc + radius * math.cos(ang), yc + radius * math.sin(ang), za + s * cot
-
-
-@kernel()
-def _within(lay, cx, cy, cz, lay_barrel, lay_rmin, lay_rmax, lay_zmin, lay_zmax):
-    if lay_barrel[lay]:
-        return lay_zmin[lay] - _OUTWARD_MARGIN <= cz <= lay_zmax[lay] + _OUTWARD_MARGIN
-    r = math.hypot(cx, cy)
-    return lay_rmin[lay] - _OUTWARD_MARGIN <= r <= lay_rmax[lay] + _OUTWARD_MARGIN
-
-
-@kernel()
-def _nearest_crossing(lo, hi, idx, cx, cy, cz, xc, yc, radius, barrel, w_t, w_l):
-    """Position in `idx` of the unused hit of the layer block [lo, hi) nearest the crossing
-    (cx, cy, cz) within w_t of the circle and w_l along the module's long axis; -1 when none."""
-    order, phi_sorted, xs, ys, zs, used_s, rs = idx
-    rc = max(math.hypot(cx, cy), 1.0)
-    dphi = (w_t + 1.0) / rc
-    phi_c = math.atan2(cy, cx)
-    best, best_d = -1, 1.0
-    for wrap in (-2.0 * math.pi, 0.0, 2.0 * math.pi):
-        if phi_c + wrap + dphi < -math.pi or phi_c + wrap - dphi > math.pi:
-            continue
-        a = np.searchsorted(phi_sorted[lo:hi], phi_c + wrap - dphi) + lo
-        b = np.searchsorted(phi_sorted[lo:hi], phi_c + wrap + dphi) + lo
-        for q in range(a, b):
-            if used_s[q]:
-                continue
-            dl = (zs[q] - cz) / w_l if barrel else (rs[q] - rc) / w_l
-            if abs(dl) >= 1.0:
-                continue
-            dt = (math.hypot(xs[q] - xc, ys[q] - yc) - radius) / w_t
-            d = dt * dt + dl * dl
-            if abs(dt) < 1.0 and d < best_d:
-                best, best_d = q, d
-    return best
-
-
 @functools.lru_cache(maxsize=16)
 def _layer_arrays(geometry) -> tuple:
     """Per-geometry arrays the kernels read (once per geometry, not per event): the pixel layers'
@@ -524,6 +314,26 @@ def _layer_arrays(geometry) -> tuple:
 
 
 _EXTENTS = ("position", "r_min", "r_max", "z_min", "z_max")
+
+
+#: the outward and overlap searches' hit grid: rows of _ROW_MM along each layer, or _ROW_SIGMAS
+#: of its long-axis resolution where that is wider (the long strips: 62 mm), _N_PHI columns; the
+#: inner search's blocks: _BLOCK_N_PHI columns (where a phi look-up starts)
+_ROW_MM = 10.0
+_ROW_SIGMAS = 20.0
+_N_PHI = 64
+_BLOCK_N_PHI = 1024
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_layouts(geometry, long_sigma: tuple) -> tuple:
+    """(umin, rows layout, blocks layout) of the completion's two hit grids
+    (``hepgan.reco.hit_grid.layout``), once per geometry and resolution."""
+    lo = np.asarray([la.z_min if la.is_barrel else la.r_min for la in geometry.layers], np.float64)
+    hi = np.asarray([la.z_max if la.is_barrel else la.r_max for la in geometry.layers], np.float64)
+    hi = np.maximum(hi, lo + 1e-3)  # a degenerate extent still gets one row
+    row_width = np.maximum(_ROW_MM, _ROW_SIGMAS * np.asarray(long_sigma, np.float64))
+    return lo, layout(lo, hi, row_width, _N_PHI), layout(lo, hi, None, _BLOCK_N_PHI)
 
 
 def complete_tracks(
@@ -555,45 +365,52 @@ def complete_tracks(
         msg = f"complete_tracks: resolution has shape {res.shape}, expected ({n_layers}, 2): one row per layer"
         raise ValueError(msg)
     pix_layers, pix_barrel, pix_pos, barrel, lay_pos, lay_rmin, lay_rmax, lay_zmin, lay_zmax = _layer_arrays(geometry)
-    # every hit on a known layer, per layer sorted by phi (the inner search reads the pixel
-    # layers' blocks, the partner search every layer's)
-    candidates = np.flatnonzero(layer >= 0)
-    cand_phi = np.arctan2(y64[candidates], x64[candidates])
-    # (layer, phi) order in one sort: phi + pi < 8 keeps the layers apart
-    by_layer = np.argsort(layer[candidates] * 8.0 + (cand_phi + np.pi), kind="stable")
-    order, phi_sorted = candidates[by_layer], cand_phi[by_layer]
-    sorted_layer = layer[order]
-    block_lo = np.searchsorted(sorted_layer, np.arange(n_layers), side="left")
-    block_hi = np.searchsorted(sorted_layer, np.arange(n_layers), side="right")
+    umin, rows_layout, blocks_layout = _grid_layouts(geometry, tuple(res[:, 1]))
     p = np.asarray(params, np.float64).reshape(-1, 5)
     e = np.nan_to_num(np.asarray(errors, np.float64).reshape(-1, 5), nan=0.0)
     flat64, nhits64 = np.asarray(flat, np.int64), np.asarray(nhits, np.int64)
     used = np.zeros(len(x64), dtype=np.bool_)
     used[flat64] = True
-    # the searched hits' coordinates and use flags in search order: the scans read them in
-    # sequence instead of jumping through the event's arrays (a cache miss per hit)
-    xs, ys, zs = x64[order], y64[order], z64[order]
-    rs = np.hypot(xs, ys)
-    idx = (order, phi_sorted, xs, ys, zs, used[order], rs)
-    # each layer block's radial and z extent (see _partner_of)
-    filled = block_hi > block_lo
-    block_r_lo, block_r_hi, block_z_span = np.zeros(n_layers), np.zeros(n_layers), np.zeros(n_layers)
-    if filled.any():
-        starts = block_lo[filled]
-        block_r_lo[filled] = np.minimum.reduceat(rs, starts)
-        block_r_hi[filled] = np.maximum.reduceat(rs, starts)
-        block_z_span[filled] = np.maximum.reduceat(zs, starts) - np.minimum.reduceat(zs, starts)
+    # every hit on a known layer, in grid order; the scans read the coordinates and use flags
+    # in that order instead of jumping through the event's arrays (a cache miss per hit)
+    known = np.flatnonzero(layer >= 0)
+    k_layer, k_phi, k_r = layer[known], np.arctan2(y64[known], x64[known]), np.hypot(x64[known], y64[known])
+    k_u = np.where(barrel[k_layer], z64[known], k_r)
+
+    def in_grid(sel, grid_layout):
+        uinv, n_rows, base, n_phi = grid_layout
+        g, offsets = build_grid(k_layer[sel], k_phi[sel], k_u[sel], k_r[sel], umin, uinv, n_rows, base, n_phi)
+        g = sel[g]
+        order = known[g]
+        idx = (order, k_phi[g], x64[order], y64[order], z64[order], used[order], k_r[g])
+        return idx, (offsets, base, n_phi, umin, uinv, n_rows)
+
+    # the inner search: each pixel layer one block sorted by phi
+    pix, blocks = in_grid(np.flatnonzero(np.isin(k_layer, pix_layers)), blocks_layout)
+    block_lo, block_hi = blocks[0][blocks[1][:-1]], blocks[0][blocks[1][1:]]
     cols = [p[:, k].copy() for k in range(5)]
     flat64, nhits64 = _inward_kernel(
-        x64, y64, layer, idx, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64, nhits64, *cols,
+        x64, y64, layer, pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64, nhits64, *cols,
         e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), int(n_seed),
     )  # fmt: skip
-    flat64, nhits64 = _outward_kernel(
-        x64, y64, z64, layer, idx, block_lo, block_hi, barrel, lay_pos, lay_rmin, lay_rmax, lay_zmin, lay_zmax,
+    used[flat64] = True
+    # the outward and overlap searches: every layer in rows along it
+    idx, grid = in_grid(np.arange(len(known)), rows_layout)
+    # each layer's hits' radial and z extent (see _partner_of)
+    lo, hi = grid[0][grid[1][:-1]], grid[0][grid[1][1:]]
+    filled = hi > lo
+    layer_r_lo, layer_r_hi, layer_z_span = np.zeros(n_layers), np.zeros(n_layers), np.zeros(n_layers)
+    if filled.any():
+        rs, zs = idx[6], idx[4]
+        layer_r_lo[filled] = np.minimum.reduceat(rs, lo[filled])
+        layer_r_hi[filled] = np.maximum.reduceat(rs, lo[filled])
+        layer_z_span[filled] = np.maximum.reduceat(zs, lo[filled]) - np.minimum.reduceat(zs, lo[filled])
+    flat64, nhits64 = outward_kernel(
+        x64, y64, z64, layer, idx, grid, barrel, lay_pos, lay_rmin, lay_rmax, lay_zmin, lay_zmax,
         res[:, 0].copy(), res[:, 1].copy(), flat64, nhits64, cols[3], cols[4], e[:, 3].copy(),
     )  # fmt: skip
     out, counts = _partner_kernel(
-        x64, y64, z64, idx, block_lo, block_hi, block_r_lo, block_r_hi, block_z_span, layer, barrel, res[:, 0].copy(),
+        x64, y64, z64, idx, grid, layer_r_lo, layer_r_hi, layer_z_span, layer, barrel, res[:, 0].copy(),
         res[:, 1].copy(), flat64, nhits64,
         cols[0], cols[2], cols[3], cols[4], float(bfield),
     )  # fmt: skip

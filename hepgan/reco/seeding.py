@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hepgan.errors import InputError
+from hepgan.reco import hit_grid
 from hepgan.reco import seeding_kernel as sk
 from hepgan.reco.geometry import Geometry
 
@@ -253,15 +254,8 @@ def _plan(geometry: Geometry, config: SeedingConfig) -> dict:
     # r for disks; 128 phi columns) for the small third-hit windows
     umin = np.where(kind == _BARREL, zmin, rmin)
     umax = np.where(kind == _BARREL, zmax, rmax)
-    grids = {}
-    for name, row_width, n_phi in (("coarse", None, 1024), ("fine", 15.0, 128)):
-        if row_width is None:
-            n_rows = np.ones(n_layers, np.int64)
-        else:
-            n_rows = np.maximum(1, np.ceil((umax - umin) / row_width)).astype(np.int64)
-        base = np.zeros(n_layers + 1, np.int64)
-        base[1:] = np.cumsum(n_rows * n_phi)
-        grids[name] = (n_rows / (umax - umin), n_rows, base, n_phi)
+    grids = {name: hit_grid.layout(umin, umax, row_width, n_phi)
+             for name, row_width, n_phi in (("coarse", None, 1024), ("fine", 15.0, 128))}  # fmt: skip
     first = -1
     if any(la.is_barrel for la in layers):
         first = int(np.argmin([la.position if la.is_barrel else np.inf for la in layers]))
@@ -377,7 +371,7 @@ def find_seeds(
     grids = []
     for name in ("coarse", "fine"):
         uinv, n_rows, base, n_phi = plan["grids"][name]
-        order, offsets = sk.build_grid(layer, pphi, u, pr, plan["umin"], uinv, n_rows, base, n_phi)
+        order, offsets = hit_grid.build_grid(layer, pphi, u, pr, plan["umin"], uinv, n_rows, base, n_phi)
         # coordinates in grid order, float32 (see above)
         coords = tuple(c[order].astype(np.float32) for c in (px, py, pz, pr, pphi))
         grids.append((*coords, order, offsets, base, n_phi, uinv, n_rows))

@@ -1,4 +1,4 @@
-"""The seeding kernel (numba): grids of the pixel hits and the triplet search over them.
+"""The seeding kernel (numba): the triplet search over the grids of the pixel hits.
 
 The algorithm and its cuts are described in :mod:`hepgan.reco.seeding`, which builds the
 inputs (the plan of layer triplets, the grids) and calls :func:`seed_kernel`. The search is
@@ -13,7 +13,8 @@ split along the algorithm's steps, one small function each:
 Inputs are grouped in tuples, always unpacked the same way:
 
 * ``coarse`` = (x, y, z, r, phi, order, offsets, base, n_phi): the pixel hits in coarse-grid
-  order (each layer one row sorted by phi), float32 mm / rad;
+  order (each layer one row sorted by phi), float32 mm / rad; both grids are
+  :mod:`hepgan.reco.hit_grid`'s;
 * ``fine`` = (x, y, z, r, phi, order, offsets, base, n_phi, uinv, n_rows): in fine-grid order;
 * ``layers`` = (kind, pos, rmin, rmax, zmin, zmax, umin) per pixel layer (mm);
 * ``plan`` = (pair_first, pair_third_start, pair_thirds, middle_pair_start);
@@ -31,6 +32,9 @@ import math
 import numpy as np
 
 from hepgan.reco.helix import circle_through
+from hepgan.reco.hit_grid import first_in_row as _first_in_row
+from hepgan.reco.hit_grid import phi_ranges as _phi_ranges
+from hepgan.reco.hit_grid import rows as _rows
 from hepgan.reco.jit import kernel
 
 BARREL = 0
@@ -72,101 +76,6 @@ def _wrap(d):
     if d < -_PI:
         return d + _TWO_PI
     return d
-
-
-@kernel()
-def build_grid(layer, phi, u, r, umin, uinv, n_rows, base, n_phi):
-    """Counting sort of the pixel hits into cells (layer, row, phi column), then insertion sort
-    by (phi, u, r) inside each cell, so each row is sorted by phi. Returns (order,
-    cell_offsets): hit ``order[j]`` is the j-th in grid order and cell c holds
-    ``order[cell_offsets[c]:cell_offsets[c + 1]]``."""
-    n = layer.shape[0]
-    n_cells = base[base.shape[0] - 1]
-    cell = np.empty(n, np.int64)
-    counts = np.zeros(n_cells + 1, np.int64)
-    inv_phi = n_phi / _TWO_PI
-    for i in range(n):
-        la = layer[i]
-        row = int((u[i] - umin[la]) * uinv[la])
-        row = min(max(row, 0), n_rows[la] - 1)
-        col = int((phi[i] + _PI) * inv_phi)
-        col = min(max(col, 0), n_phi - 1)
-        c = base[la] + row * n_phi + col
-        cell[i] = c
-        counts[c + 1] += 1
-    for c in range(n_cells):
-        counts[c + 1] += counts[c]
-    offsets = counts.copy()
-    fill = counts[:n_cells].copy()
-    order = np.empty(n, np.int64)
-    for i in range(n):
-        c = cell[i]
-        order[fill[c]] = i
-        fill[c] += 1
-    _sort_cells(order, offsets, phi, u, r)
-    return order, offsets
-
-
-@kernel(allocates=False)
-def _sort_cells(order, offsets, phi, u, r):
-    """Insertion sort by (phi, u, r) of each cell ``order[offsets[c]:offsets[c + 1]]``: a cell
-    holds a few hits."""
-    for c in range(offsets.shape[0] - 1):
-        _sort_cell(order, offsets[c], offsets[c + 1], phi, u, r)
-
-
-@kernel(allocates=False, inline="always")
-def _sort_cell(order, lo, hi, phi, u, r):
-    for j in range(lo + 1, hi):
-        h = order[j]
-        k = j - 1
-        while k >= lo:
-            g = order[k]
-            if phi[g] < phi[h] or (phi[g] == phi[h] and (u[g] < u[h] or (u[g] == u[h] and r[g] <= r[h]))):
-                break
-            order[k + 1] = g
-            k -= 1
-        order[k + 1] = h
-
-
-@kernel(inline="always")
-def _phi_ranges(phi_lo, phi_hi, rng):
-    """[phi_lo, phi_hi] (may cross -pi/pi) as up to 2 ranges within [-pi, pi] in ``rng``;
-    returns the number of ranges."""
-    if phi_hi - phi_lo >= _TWO_PI:
-        rng[0] = -_PI
-        rng[1] = _PI
-        return 1
-    if phi_lo < -_PI:
-        rng[0] = phi_lo + _TWO_PI
-        rng[1] = _PI
-        rng[2] = -_PI
-        rng[3] = phi_hi
-        return 2
-    if phi_hi >= _PI:
-        rng[0] = phi_lo
-        rng[1] = _PI
-        rng[2] = -_PI
-        rng[3] = phi_hi - _TWO_PI
-        return 2
-    rng[0] = phi_lo
-    rng[1] = phi_hi
-    return 1
-
-
-@kernel(inline="always")
-def _rows(la, u_lo, u_hi, umin, uinv, n_rows):
-    lo = int(math.floor((u_lo - umin[la]) * uinv[la]))
-    hi = int(math.floor((u_hi - umin[la]) * uinv[la]))
-    return max(lo, 0), min(hi, n_rows[la] - 1)
-
-
-@kernel(inline="always")
-def _first_in_row(offsets, row_base, phi, n_phi):
-    """Grid position of the first cell of the row whose column holds `phi`."""
-    col = int((phi + _PI) * (n_phi / _TWO_PI))
-    col = min(max(col, 0), n_phi - 1)
-    return offsets[row_base + col]
 
 
 @kernel(allocates=False)
@@ -415,11 +324,22 @@ def _third_hits(m, h, f, g, f_outward, dr, cot, slope, sin_t, coarse, fine, laye
     """Third hits on layer `g` of the doublet (coarse hit `h` on layer `f`, fine middle hit
     `m`), each a candidate when it passes :func:`_triplet_chi2`. Returns the new number of
     candidates."""
-    fz, fr, fphi, f_offsets, f_base, f_nphi, f_uinv, f_nrows = fine[2], fine[3], fine[4], fine[6], fine[7], fine[8], fine[9], fine[10]
+    fz, fr, fphi, f_offsets, f_base, f_nphi, f_uinv, f_nrows = (
+        fine[2],
+        fine[3],
+        fine[4],
+        fine[6],
+        fine[7],
+        fine[8],
+        fine[9],
+        fine[10],
+    )
     xm, ym, zm, rm, phim = fine[0][m], fine[1][m], fz[m], fr[m], fphi[m]
     cx, cy, cr, corder = coarse[0], coarse[1], coarse[3], coarse[5]
     fx, fy, forder = fine[0], fine[1], fine[5]
-    ok, o_lo, o_hi, wph_lo, wph_hi = _third_window(g, f_outward, rm, zm, phim, cr[h], dr, cot, slope, sin_t, layers, cuts)
+    ok, o_lo, o_hi, wph_lo, wph_hi = _third_window(
+        g, f_outward, rm, zm, phim, cr[h], dr, cot, slope, sin_t, layers, cuts
+    )
     if not ok:
         return n_cand
     n_oseg = _phi_ranges(wph_lo, wph_hi, orng)
