@@ -66,8 +66,8 @@ def test_flag_silent_on_guns_like_the_training(sim_20x50: Path, tmp_path: Path, 
     flags, rows = _flags(sim_20x50, tmp_path / "clean")
     assert len(rows) == 5
     assert not flags["any"].any(), rows  # 20 x 50 at 2 T, no noise: like the training set
-    # the engine keeps overlap and skipped-layer hits: ~2% of a gun's hits on no track
-    # (tune samples 0.015-0.022); 0.21 before it did
+    # the engine keeps overlap and skipped-layer hits and takes a leftover pass: ~1% of a
+    # gun's hits on no track (tune samples 0.004-0.012); 0.21 before it kept them
     clean_u = _unassigned(rows)
     assert (clean_u < 0.05).all(), clean_u
 
@@ -84,9 +84,9 @@ def test_flag_silent_on_collisions_and_fires_with_noise(ttbar_pu50: Path, tmp_pa
     flags, rows = _flags(ttbar_pu50, tmp_path / "clean")
     assert len(rows) == 1
     assert not flags["any"].any(), rows
-    # low-pT particles' hits stay on no track: 0.56-0.59 of a pile-up 50 event (tune samples)
+    # low-pT particles' hits stay on no track: 0.45-0.48 of a pile-up 50 event (tune samples)
     clean_u = _unassigned(rows)
-    assert ((clean_u > 0.5) & (clean_u < cut - 0.02)).all(), clean_u
+    assert ((clean_u > 0.4) & (clean_u < cut - 0.02)).all(), clean_u
 
     flags_noisy, rows_noisy = _flags(_noisy(ttbar_pu50, tmp_path / "noisy.root", 0.30), tmp_path / "noisy")
     assert flags_noisy["unassigned"].all() and flags_noisy["any"].all(), rows_noisy

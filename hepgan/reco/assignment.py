@@ -39,6 +39,8 @@ class AssignmentConfig:
             network's cost by the seeds per particle (~5 here).
         preselect_chi2: provisional hits of the preselection lie within this squared
             normalised residual (both axes).
+        leftover_pt_min: the engine's leftover pass (``hepgan.reco.engine``): the chain once
+            more over the hits no track took, its seeds' pT down to this (GeV); 0: one pass.
     """
 
     hit_threshold: float = 0.5
@@ -47,10 +49,14 @@ class AssignmentConfig:
     min_hits: int = 7
     preselect: bool = True
     preselect_chi2: float = 9.0
+    leftover_pt_min: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.hit_threshold <= 1.0 or not 0.0 <= self.score_min <= 1.0:
             msg = f"hit_threshold and score_min must be in [0, 1], got {self.hit_threshold}, {self.score_min}"
+            raise InputError(msg)
+        if not 0.0 <= self.leftover_pt_min <= 100.0:
+            msg = f"leftover_pt_min must be 0 (one pass) or a pT in GeV, got {self.leftover_pt_min}"
             raise InputError(msg)
         if self.max_hits_per_slot < 1 or self.min_hits < 3:
             msg = f"max_hits_per_slot must be >= 1 and min_hits >= 3, got {self.max_hits_per_slot}, {self.min_hits}"
