@@ -51,7 +51,7 @@ def _uses() -> dict[int, SeedUse]:
                   "pile-up) the flag thresholds were set against") for s in (1501, 3001, 501, 30001)),
         *(SeedUse(s, "tune", f"benchmarks/bench_collisions.py (the seeder's d0 window), "
                   f"benchmarks/bench_retrain_collisions.py (new models, also training/reproduce_wide.sh's, against the "
-                  f"shipped one) and "
+                  f"shipped one), benchmarks/ablation_leftover.py (the engine's leftover pass) and "
                   f"benchmarks/bench_reliability_flag.py (the flag thresholds): ttbar at pile-up {pu}")
           for s, pu in ((5001, 0), (5050, 50), (5200, 200))),
         *(SeedUse(s, "tune", f"hepgan.ml.error_model's tuning samples (gun {size} x 50); 3011 and 3012 also "
@@ -59,6 +59,8 @@ def _uses() -> dict[int, SeedUse]:
                   "(issue 16)") for s, size in ((3002, 100), (3011, 20), (3012, 100))),
         SeedUse(3101, "tune", "the error model's quality term (issue 16): pull widths checked on gun 1 x 100 (200 events), "
                 "with 3011 / 3012 and 5001 / 5050 / 5200"),
+        SeedUse(3100, "tune", "the TrackML score against ACTS-5 at gun 100 x 50 with the leftover pass, and where the "
+                "surrogate's tracks take other particles' hits (3 events); 3011 (20 x 50) also chose the leftover pass"),
         *(SeedUse(s, "report", "hepgan bench: the events of the README's tables") for s in range(31, 40)),
         *(SeedUse(s, "report", f"benchmarks/bench_reliability_flag.py --report: flag rates quoted in the README ({what})")
           for s, what in ((41, "ttbar pile-up 0"), (43, "ttbar pile-up 50"), (44, "ttbar pile-up 200"),

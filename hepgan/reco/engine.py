@@ -34,9 +34,9 @@ The model file and its interface are :mod:`hepgan.reco.model_file`'s: it is read
 onnxruntime session exists, so a wrong file fails with one line naming it and what was
 expected. Hit assignment is :mod:`hepgan.reco.assignment`'s.
 
-Noise is drawn per event from ``numpy.random.default_rng([seed, event_id])``: the tracks of
-an event depend on the event and the seed only, not on batching, chunking or which worker
-processed it.
+Noise is drawn per event from ``numpy.random.default_rng([seed, event_id])`` (the leftover
+pass: ``[seed, event_id, 1]``): the tracks of an event depend on the event and the seed only,
+not on batching, chunking or which worker processed it.
 
 Nothing here imports TensorFlow or keras (``tests/test_engine.py`` checks it in a clean
 interpreter): inference needs numpy, numba, awkward, uproot and onnxruntime only.
