@@ -129,6 +129,7 @@ def test_leftover_pass_adds_tracks_on_the_hits_left_over(events: dict) -> None:
         assert not np.isin(left, first).any()
     s_one = metrics.summarize(hits, particles, one, pt_min=0.5, eta_max=2.5)
     s_two = metrics.summarize(hits, particles, two, pt_min=0.5, eta_max=2.5)
-    assert s_two["efficiency"] >= s_one["efficiency"], (s_two["efficiency"], s_one["efficiency"])
+    # measured: pT > 0.5 GeV 2067 -> 2080 of 2088 particles, TrackML 0.523 -> 0.583
+    assert s_two["efficiency"] >= s_one["efficiency"] + 0.003, (s_two["efficiency"], s_one["efficiency"])
     assert s_two["trackml_score"] >= s_one["trackml_score"] + 0.03, (s_two["trackml_score"], s_one["trackml_score"])
     assert s_two["fake_rate"] <= 0.01 and s_two["duplicate_rate"] <= 0.01
