@@ -1,4 +1,4 @@
-"""What the engine's leftover pass buys and costs: one pass against two, on the same events.
+"""What the engine's leftover pass and its duplicate-seed drop buy and cost, on the same events.
 
 Usage: python benchmarks/ablation_leftover.py FILE... [-o JSON] [--repeats N]
 
@@ -10,7 +10,8 @@ on them, never on report events), e.g.::
     hepgan simulate --process ttbar --pileup 0 --events 30 --seed 5001 -o tune_pu0.root
     hepgan simulate --process gun --vertices 20 --particles 50 --events 10 --seed 3011 -o tune_20x50.root
 
-Per file and variant (``AssignmentConfig.leftover_pt_min`` 0, 0.25, 0.3, 0.4): efficiency
+Per file and variant (``AssignmentConfig.leftover_pt_min`` 0, 0.25, 0.3, 0.4, with and without
+``drop_duplicate_seeds``; the engine's default: 0.3 without): efficiency
 (primary particles with >= 7 hits, |eta| < 2.5, pT > 1 and > 0.5 GeV), fake and duplicate
 rates, the TrackML score; and the engine's process CPU ms/event, the variants interleaved per
 repeat (best of N, after a warm-up event each), with its stages. The variants see the same
@@ -33,7 +34,12 @@ from hepgan.reco.assignment import AssignmentConfig
 from hepgan.reco.engine import Engine
 
 _COLS = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
-VARIANTS = (0.0, 0.25, 0.3, 0.4)
+#: name -> (leftover_pt_min, drop_duplicate_seeds)
+VARIANTS = {
+    "one pass": (0.0, False), "one pass, duplicates dropped": (0.0, True),
+    "leftover 0.3 (default)": (0.3, False), "leftover 0.3, duplicates dropped": (0.3, True),
+    "leftover 0.25, duplicates dropped": (0.25, True), "leftover 0.4, duplicates dropped": (0.4, True),
+}
 
 
 def _run(engine: Engine, events: list, event_ids: list) -> tuple[list, float, dict]:
@@ -55,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("-o", "--output", type=Path, default=Path(__file__).parent / "results" / "ablation-leftover.json")
     args = ap.parse_args(argv)
-    engines = {v: Engine(assignment=AssignmentConfig(leftover_pt_min=v)) for v in VARIANTS}
+    engines = {
+        name: Engine(assignment=AssignmentConfig(leftover_pt_min=pt, drop_duplicate_seeds=dup))
+        for name, (pt, dup) in VARIANTS.items()
+    }
     results: dict = {}
     for path in args.inputs:
         data = read_events(path, trees=("hits", "particles"), truth=True)
@@ -64,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = [int(e) for e in hits["event_id"]]
         for engine in engines.values():
             engine.reconstruct_event(*events[0], event_id=ids[0])  # warm-up
-        cpu: dict[float, list[float]] = {v: [] for v in VARIANTS}
+        cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
         out: dict = {}
         for rep in range(args.repeats):
             for v, engine in engines.items():
@@ -76,18 +85,18 @@ def main(argv: list[str] | None = None) -> int:
                 arr["event_id"] = hits["event_id"]
                 arr = ak.Array(arr)
                 s = summarize(hits, particles, arr, pt_min=1.0, eta_max=2.5)
-                out[str(v)] = {
+                out[v] = {
                     "efficiency_pt1": s["efficiency_pt_1.0"], "efficiency_pt05": s["efficiency_pt_0.5"],
                     "efficiency_categories": s["efficiency_categories"], "fake_rate": s["fake_rate"],
                     "duplicate_rate": s["duplicate_rate"], "trackml": s["trackml_score"], "tracks": s["n_tracks"],
                     "engine_stage_ms": {k: round(x, 2) for k, x in stage.items()},
                 }  # fmt: skip
         for v in VARIANTS:
-            r = out[str(v)]
+            r = out[v]
             r["engine_cpu_ms_best"] = min(cpu[v])
             r["engine_cpu_ms_all"] = [round(x, 1) for x in cpu[v]]
-            r["time_ratio_to_one_pass"] = min(cpu[v]) / min(cpu[0.0])
-            print(f"{path.name} leftover_pt_min={v}: eff pT>1 {r['efficiency_pt1']:.4f} pT>0.5 {r['efficiency_pt05']:.4f} "
+            r["time_ratio_to_one_pass"] = min(cpu[v]) / min(cpu["one pass"])
+            print(f"{path.name} {v}: eff pT>1 {r['efficiency_pt1']:.4f} pT>0.5 {r['efficiency_pt05']:.4f} "
                   f"fake {r['fake_rate']:.4f} dup {r['duplicate_rate']:.4f} TrackML {r['trackml']:.4f} "
                   f"cpu {r['engine_cpu_ms_best']:.1f} ms ({r['time_ratio_to_one_pass']:.2f}x)", flush=True)  # fmt: skip
         results[path.name] = {"events": len(events), "variants": out}

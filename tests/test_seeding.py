@@ -186,3 +186,20 @@ def test_displaced_high_pt_track_is_seeded_with_the_d0_aware_chi2() -> None:
     assert len(seeds) >= 1 and {tuple(s) for s in seeds.tolist()} <= {(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)}
     x, y, z = hits(8.0)  # beyond d0_max: the exact circle's d0 cut still applies
     assert len(find_seeds(x, y, z, vol, lay, geometry=GENERIC_DETECTOR, config=aware)) == 0
+
+
+def test_duplicate_seeds_share_two_hits_and_the_curvature() -> None:
+    from hepgan.reco.seeding import drop_duplicate_seeds
+
+    # one 2 GeV track's hits on four radii, and a hit off its circle on the third radius
+    radius = 2.0 / (0.299792458e-3 * 2.0)
+    r = np.array([32.0, 72.0, 116.0, 172.0, 116.0])
+    phi = 0.3 - np.arcsin(r / (2.0 * radius))
+    phi[4] += 0.05
+    x, y = r * np.cos(phi), r * np.sin(phi)
+    seeds = np.array([[0, 1, 2], [0, 1, 3], [1, 2, 3], [0, 1, 4], [0, 2, 3]], np.int32)
+    kept = drop_duplicate_seeds(x, y, seeds)
+    # (0, 1, 3) and (0, 2, 3) repeat (0, 1, 2)'s pairs and circle; (1, 2, 3) too; (0, 1, 4) bends
+    # another way: a different particle sharing two hits stays
+    np.testing.assert_array_equal(kept, seeds[[0, 3]])
+    assert drop_duplicate_seeds(x, y, seeds[:0]).shape == (0, 3)

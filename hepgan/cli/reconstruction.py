@@ -40,7 +40,7 @@ _THREADS_HELP = "Events reconstructed at once per process, one thread each (e.g.
 @click.option("--seed", type=int, default=0, help="Noise seed (per event: seed, event_id).")
 @click.option("--leftover-pt-min", type=click.FloatRange(min=0.0, max=100.0), default=0.3, show_default=True,
               metavar="GEV", help="The onnx engine's leftover pass: the chain once more over the hits no track "
-              "took, seeded down to this pT; 0: one pass (about a fifth faster at pile-up 200, less complete).")
+              "took, seeded down to this pT; 0: one pass (faster at pile-up, less complete).")
 @click.option("--force", is_flag=True, help="Redo every output, even one made the same way.")
 @click.option("--progress/--no-progress", default=None, show_default=False, help=_RUN_PROGRESS_HELP)
 @click.pass_context

@@ -25,6 +25,9 @@ pile-up 50 (5050): pT > 0.5 3956 -> 3976 of 3992, TrackML 0.520 -> 0.587; pile-u
 0.688 -> 0.723; guns 20 x 50 (3011): 9991 -> 9999 of 10000, no fake. Seeding the leftover
 pass from 0.4 GeV gains the efficiency but not the score (0.489); from 0.25 the score (0.572)
 at 0.88% fakes; keeping only its tracks below 0.4 GeV the score (0.539) but not the efficiency.
+With ``AssignmentConfig.drop_duplicate_seeds`` (off by default), the seeds that repeat an
+earlier seed's segment are dropped before the features in both passes
+(:func:`hepgan.reco.seeding.drop_duplicate_seeds`).
 
 Errors: ``track_err_*`` and ``track_cov_*`` from the model's error model
 (:mod:`hepgan.reco.uncertainty`, against the truth), ``track_spread_*`` the sampled spread.
@@ -62,7 +65,7 @@ from hepgan.reco.assignment import AssignmentConfig, assign_hits
 from hepgan.reco.completion import complete_tracks
 from hepgan.reco.features import fit_features, layer_table, road_features
 from hepgan.reco.model_file import OUTPUTS, is_dynamic, read_model_info, shipped_model_path
-from hepgan.reco.seeding import find_seeds
+from hepgan.reco.seeding import drop_duplicate_seeds, find_seeds
 from hepgan.reco.uncertainty import covariance_columns
 
 __all__ = ["ENGINE_STAGES", "Engine", "antithetic_normal", "cached_engine", "empty_tracks"]
@@ -313,6 +316,8 @@ class Engine:
         n_hits = len(x)
         t0 = time.perf_counter()
         seeds = find_seeds(x, y, z, volume_id, layer_id, geometry=self.geometry, config=seeding_config, layer=layer)
+        if self.assignment.drop_duplicate_seeds:
+            seeds = drop_duplicate_seeds(x, y, seeds)
         t1 = time.perf_counter()
         ms["seeding"] += (t1 - t0) * 1e3
         road = road_features(x, y, z, layer, seeds, config=self.feature_config, table=self._table, geometry=self.geometry)

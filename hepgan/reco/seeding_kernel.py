@@ -500,3 +500,53 @@ def _keep_best(cand, n_cand, keep, middle, out, n_out, stats):
             stats[4] += 1
         n_out += 1
     return n_out
+
+
+@kernel()
+def duplicate_seeds_kernel(x, y, seeds, n_hits, tolerance):
+    """(n_seeds,) bool: True where a seed shares a pair of its hits (as the ordered pair of hit
+    numbers) with an earlier kept seed whose circle through its three hits has the same
+    curvature within `tolerance` (1/mm) plus 1000 mm x `tolerance` x the larger curvature;
+    seeds are taken in their order. A table of the kept seeds' pairs (open addressing)."""
+    n = seeds.shape[0]
+    size = 1
+    while size < 6 * n + 2:
+        size *= 2
+    keys = np.full(size, -1, np.int64)
+    owner = np.empty(size, np.int64)
+    kappa = np.empty(n)
+    drop = np.zeros(n, np.bool_)
+    for i in range(n):
+        a, b, c = seeds[i, 0], seeds[i, 1], seeds[i, 2]
+        cross = (x[b] - x[a]) * (y[c] - y[a]) - (y[b] - y[a]) * (x[c] - x[a])
+        ab = math.hypot(x[b] - x[a], y[b] - y[a])
+        bc = math.hypot(x[c] - x[b], y[c] - y[b])
+        ca = math.hypot(x[a] - x[c], y[a] - y[c])
+        kappa[i] = 2.0 * cross / (ab * bc * ca)
+        for p, q in ((a, b), (b, c), (a, c)):
+            slot = _find_pair(keys, p * n_hits + q)
+            if keys[slot] >= 0:
+                j = owner[slot]
+                if abs(kappa[i] - kappa[j]) <= tolerance * (1.0 + 1000.0 * max(abs(kappa[i]), abs(kappa[j]))):
+                    drop[i] = True
+                    break
+        if drop[i]:
+            continue
+        for p, q in ((a, b), (b, c), (a, c)):
+            key = p * n_hits + q
+            slot = _find_pair(keys, key)
+            if keys[slot] < 0:  # the first kept seed with this pair owns it
+                keys[slot] = key
+                owner[slot] = i
+    return drop
+
+
+@kernel(allocates=False, inline="always")
+def _find_pair(keys, key):
+    """Slot of `key` in the open-addressing table `keys` (size a power of 2, -1: empty): its own
+    slot, or the empty one where it would go."""
+    mask = keys.shape[0] - 1
+    slot = (key * 0x9E3779B97F4A7C15) & mask
+    while keys[slot] >= 0 and keys[slot] != key:
+        slot = (slot + 1) & mask
+    return slot
