@@ -118,10 +118,8 @@ def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_lo
     best, best_d = -1, 1.0
     for row in range(row_lo, row_hi + 1):
         for g in range(n_seg):
-            q, end = row_run(offsets, base, n_phi, la, row, rng[2 * g], phi_sorted)
-            while q < end and phi_sorted[q] <= rng[2 * g + 1]:
-                k = q
-                q += 1
+            start, stop = row_run(offsets, base, n_phi, la, row, rng[2 * g], rng[2 * g + 1], phi_sorted)
+            for k in range(start, stop):
                 if abs(zs[k] - z[i]) > z_bound or abs(rs[k] - r) > r_bound:
                     continue
                 if used_s[k] or order[k] == i:

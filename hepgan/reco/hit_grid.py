@@ -146,13 +146,15 @@ def first_in_row(offsets, row_base, phi, n_phi):
 
 
 @kernel(allocates=False, inline="always")
-def row_run(offsets, base, n_phi, la, row, phi_lo, phi_sorted):
-    """(start, end): grid positions of row `row` of layer `la` from its first hit with phi >=
-    phi_lo to the row's end; the caller scans from start and stops past its phi_hi (the row
-    is sorted by phi)."""
+def row_run(offsets, base, n_phi, la, row, phi_lo, phi_hi, phi_sorted):
+    """(start, stop): the grid positions of the hits of row `row` of layer `la` with phi in
+    [phi_lo, phi_hi] are range(start, stop) (the row is sorted by phi)."""
     row_base = base[la] + row * n_phi
-    k = first_in_row(offsets, row_base, phi_lo, n_phi)
+    start = first_in_row(offsets, row_base, phi_lo, n_phi)
     end = offsets[row_base + n_phi]
-    while k < end and phi_sorted[k] < phi_lo:
-        k += 1
-    return k, end
+    while start < end and phi_sorted[start] < phi_lo:
+        start += 1
+    stop = start
+    while stop < end and phi_sorted[stop] <= phi_hi:
+        stop += 1
+    return start, stop

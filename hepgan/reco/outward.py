@@ -236,10 +236,8 @@ def _nearest_crossing(lay, idx, grid, rng, cx, cy, cz, xc, yc, radius, barrel, w
     best, best_d = -1, 1.0
     for row in range(row_lo, row_hi + 1):
         for g in range(n_seg):
-            q, end = row_run(offsets, base, n_phi, lay, row, rng[2 * g], phi_sorted)
-            while q < end and phi_sorted[q] <= rng[2 * g + 1]:
-                k = q
-                q += 1
+            start, stop = row_run(offsets, base, n_phi, lay, row, rng[2 * g], rng[2 * g + 1], phi_sorted)
+            for k in range(start, stop):
                 if used_s[k]:
                     continue
                 dl = (zs[k] - cz) / w_l if barrel else (rs[k] - rc) / w_l

@@ -518,11 +518,8 @@ def duplicate_seeds_kernel(x, y, seeds, n_hits, tolerance):
     drop = np.zeros(n, np.bool_)
     for i in range(n):
         a, b, c = seeds[i, 0], seeds[i, 1], seeds[i, 2]
-        cross = (x[b] - x[a]) * (y[c] - y[a]) - (y[b] - y[a]) * (x[c] - x[a])
-        ab = math.hypot(x[b] - x[a], y[b] - y[a])
-        bc = math.hypot(x[c] - x[b], y[c] - y[b])
-        ca = math.hypot(x[a] - x[c], y[a] - y[c])
-        kappa[i] = 2.0 * cross / (ab * bc * ca)
+        _, _, radius, sense, ok = circle_through(x[a], y[a], x[b], y[b], x[c], y[c])
+        kappa[i] = sense / radius if ok else 0.0
         for p, q in ((a, b), (b, c), (a, c)):
             slot = _find_pair(keys, p * n_hits + q)
             if keys[slot] >= 0:
