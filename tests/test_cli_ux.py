@@ -109,11 +109,11 @@ def test_1_the_leftover_pass_is_recorded_and_can_be_turned_off(ttbar_pu50_sample
     assert "leftover_pt_min" in one_pass.stderr  # made another way: redone, saying what differed
     assert read_file_metadata(made)["reco"]["assignment"]["leftover_pt_min"] == 0.0
     one = per_event()
-    # in every event the first pass's tracks lead both outputs; the leftover pass only adds tracks
+    # one pass (with the model's seeding cuts; the two-pass engine's first pass seeds prompt
+    # particles only, hepgan.reco.engine) finds fewer tracks in every event
     for e in range(len(one)):
-        first, both = ak.to_numpy(one["track_hit_index"][e]), ak.to_numpy(two["track_hit_index"][e])
         assert 0 < len(one["track_nhits"][e]) < len(two["track_nhits"][e])
-        np.testing.assert_array_equal(both[: len(first)], first)
+        assert ak.sum(one["track_nhits"][e]) < ak.sum(two["track_nhits"][e])
     bad = hepgan("reco", ttbar_pu50_sample, "-o", out, "--leftover-pt-min", "-1")
     assert bad.returncode == 2 and "--leftover-pt-min" in bad.stderr
 

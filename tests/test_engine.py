@@ -72,7 +72,7 @@ def test_features_of_the_preselected_seeds_are_build_features_rows(model: Path, 
     import hepgan.reco.engine as engine_module
     from hepgan.reco.ambiguity import preselect_seeds
     from hepgan.reco.features import build_features
-    from hepgan.reco.seeding import find_seeds
+    from hepgan.reco.seeding import drop_duplicate_seeds, find_seeds
 
     seen = []
     fit_features = engine_module.fit_features
@@ -87,7 +87,8 @@ def test_features_of_the_preselected_seeds_are_build_features_rows(model: Path, 
     cols, event_id = _event(sim_20x50, 1)
     engine.reconstruct_event(*cols, event_id=event_id)
     layer = engine.geometry.layer_index(cols[3], cols[4])
-    seeds = find_seeds(*cols, geometry=engine.geometry, config=engine.seeding_config, layer=layer)
+    seeds = find_seeds(*cols, geometry=engine.geometry, config=engine.pass_seeding()[0], layer=layer)
+    seeds = drop_duplicate_seeds(*cols[:2], seeds)
     full, cand = build_features(*cols[:3], layer, seeds, config=engine.feature_config, geometry=engine.geometry)
     kept = preselect_seeds(seeds, cand, full, n_hits=len(layer), n_candidates=engine.feature_config.candidates,
                            chi2_cut=engine.assignment.preselect_chi2)  # fmt: skip

@@ -25,9 +25,17 @@ pile-up 50 (5050): pT > 0.5 3956 -> 3976 of 3992, TrackML 0.520 -> 0.587; pile-u
 0.688 -> 0.723; guns 20 x 50 (3011): 9991 -> 9999 of 10000, no fake. Seeding the leftover
 pass from 0.4 GeV gains the efficiency but not the score (0.489); from 0.25 the score (0.572)
 at 0.88% fakes; keeping only its tracks below 0.4 GeV the score (0.539) but not the efficiency.
-With ``AssignmentConfig.drop_duplicate_seeds`` (off by default), the seeds that repeat an
-earlier seed's segment are dropped before the features in both passes
-(:func:`hepgan.reco.seeding.drop_duplicate_seeds`).
+The seeds that repeat an earlier seed's segment are dropped before the features in both
+passes (:func:`hepgan.reco.seeding.drop_duplicate_seeds`; ``AssignmentConfig.drop_duplicate_seeds``,
+on by default): a third to two thirds of the seeds, for the same efficiency. And the first
+pass seeds only |d0| < ``AssignmentConfig.prompt_d0_max`` (1 mm, against the model's 5 mm and
+2.5 mm from the first layer), leaving the displaced particles to the leftover pass, which seeds
+with the model's cuts (:meth:`Engine.pass_seeding`): prompt and displaced iterations, as
+iterative tracking has them. The d0 allowance was the larger part of the doublets' phi window
+(at 0.4 GeV and 1 mm from the first layer, 0.04 rad of d0 against 0.03 of curvature); on
+tuning events (``benchmarks/ablation_leftover.py``) the seeding took 20% less time at pile-up
+200 and 34% less on guns 100 x 50, for the same efficiency at pT > 1 GeV, hard scatter and
+displaced everywhere, and 6 of 8930 particles fewer at pT > 0.5 GeV at pile-up 200.
 
 Errors: ``track_err_*`` and ``track_cov_*`` from the model's error model
 (:mod:`hepgan.reco.uncertainty`, against the truth), ``track_spread_*`` the sampled spread.
@@ -65,7 +73,7 @@ from hepgan.reco.assignment import AssignmentConfig, assign_hits
 from hepgan.reco.completion import complete_tracks
 from hepgan.reco.features import fit_features, layer_table, road_features
 from hepgan.reco.model_file import OUTPUTS, is_dynamic, read_model_info, shipped_model_path
-from hepgan.reco.seeding import drop_duplicate_seeds, find_seeds
+from hepgan.reco.seeding import SeedingConfig, drop_duplicate_seeds, find_seeds
 from hepgan.reco.uncertainty import covariance_columns
 
 __all__ = ["ENGINE_STAGES", "Engine", "antithetic_normal", "cached_engine", "empty_tracks"]
@@ -297,16 +305,30 @@ class Engine:
         t0 = time.perf_counter()
         layer = self.geometry.layer_index(volume_id, layer_id)
         ms["seeding"] += (time.perf_counter() - t0) * 1e3
-        tracks = self._pass(x, y, z, volume_id, layer_id, layer, self.seeding_config, event_id, 0, quality, ms)
-        pt_min = self.assignment.leftover_pt_min
-        if pt_min > 0.0:
-            # the leftover pass: the hits no track took, seeded down to pt_min
+        first, leftover = self.pass_seeding()
+        tracks = self._pass(x, y, z, volume_id, layer_id, layer, first, event_id, 0, quality, ms)
+        if leftover is not None:
+            # the leftover pass: the hits no track took
             left = layer.copy()
             left[tracks["track_hit_index"]] = -1
-            config = dataclasses.replace(self.seeding_config, pt_min=pt_min)
-            more = self._pass(x, y, z, volume_id, layer_id, left, config, event_id, 1, quality, ms)
+            more = self._pass(x, y, z, volume_id, layer_id, left, leftover, event_id, 1, quality, ms)
             tracks = {k: np.concatenate([v, more[k]]) for k, v in tracks.items()}
         return tracks, ms
+
+    def pass_seeding(self) -> tuple[SeedingConfig, SeedingConfig | None]:
+        """The seeder's cuts of the first pass and of the leftover pass (None without one):
+        the first pass the model's, its |d0| cuts narrowed to ``AssignmentConfig.prompt_d0_max``
+        when there is a leftover pass; the leftover pass the model's, pT down to
+        ``leftover_pt_min``."""
+        model = self.seeding_config
+        pt_min, d0 = self.assignment.leftover_pt_min, self.assignment.prompt_d0_max
+        if pt_min <= 0.0:
+            return model, None
+        first = model
+        if d0 > 0.0:
+            first = dataclasses.replace(model, d0_max=min(model.d0_max, d0),
+                                        d0_max_first_layer=min(model.d0_max_first_layer, d0))  # fmt: skip
+        return first, dataclasses.replace(model, pt_min=pt_min)
 
     def _pass(self, x, y, z, volume_id, layer_id, layer, seeding_config, event_id: int, stream: int, quality: bool,
               ms: dict[str, float]) -> dict[str, np.ndarray]:  # fmt: skip

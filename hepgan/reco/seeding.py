@@ -326,9 +326,9 @@ def drop_duplicate_seeds(x: np.ndarray, y: np.ndarray, seeds: np.ndarray) -> np.
     hits the leftover pass seeds again: with it, on tuning events (seeds 5200, 5050, 5001, 3011,
     3100) 33-62% of the seeds go and the efficiency, fakes and TrackML score stay within one or
     two tracks of keeping them (pile-up 200: pT > 0.5 8818 against 8820 of 8930, TrackML 0.5456
-    against 0.5466), for 10-22% less time. The engine leaves it off
-    (``AssignmentConfig.drop_duplicate_seeds``) until the error model is refitted on the tracks
-    it makes.
+    against 0.5466), for 10-22% less time. The engine drops them by default
+    (``AssignmentConfig.drop_duplicate_seeds``); the shipped model's error model is fitted on the
+    tracks it then makes.
 
     Args:
         x, y: (n_hits,) hit positions (mm); seeds: (n_seeds, 3) hit indices, in the order
