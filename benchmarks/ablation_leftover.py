@@ -13,7 +13,8 @@ on them, never on report events), e.g.::
 
 Per file and variant (``AssignmentConfig.leftover_pt_min`` 0, 0.25, 0.3, 0.4, with and without
 ``drop_duplicate_seeds``, the first pass's |d0| cut ``prompt_d0_max`` the model's or 0.5, 1 or 2
-mm; the engine's default: 0.3 GeV, duplicates dropped, 1 mm): efficiency
+mm, ``leftover_seeds_per_middle`` 2 or 3; the engine's default: 0.3 GeV, duplicates dropped, 1
+mm, 3): efficiency
 (primary particles with >= 7 hits, |eta| < 2.5, pT > 1 and > 0.5 GeV), fake and duplicate
 rates, the TrackML score; and the engine's process CPU ms/event, the variants interleaved per
 repeat (best of N, after a warm-up event each), with its stages. The variants see the same
@@ -36,14 +37,15 @@ from hepgan.reco.assignment import AssignmentConfig
 from hepgan.reco.engine import Engine
 
 _COLS = ("hit_x", "hit_y", "hit_z", "hit_volume_id", "hit_layer_id")
-#: name -> (leftover_pt_min, drop_duplicate_seeds, prompt_d0_max)
+#: name -> (leftover_pt_min, drop_duplicate_seeds, prompt_d0_max, leftover_seeds_per_middle)
 VARIANTS = {
-    "one pass": (0.0, False, 0.0), "one pass, duplicates dropped": (0.0, True, 0.0),
-    "leftover 0.3": (0.3, False, 0.0), "leftover 0.3, duplicates dropped": (0.3, True, 0.0),
-    "leftover 0.25, duplicates dropped": (0.25, True, 0.0), "leftover 0.4, duplicates dropped": (0.4, True, 0.0),
-    "leftover 0.3, duplicates dropped, prompt |d0| < 0.5 mm": (0.3, True, 0.5),
-    "leftover 0.3, duplicates dropped, prompt |d0| < 1 mm (default)": (0.3, True, 1.0),
-    "leftover 0.3, duplicates dropped, prompt |d0| < 2 mm": (0.3, True, 2.0),
+    "one pass": (0.0, False, 0.0, 2), "one pass, duplicates dropped": (0.0, True, 0.0, 2),
+    "leftover 0.3": (0.3, False, 0.0, 2), "leftover 0.3, duplicates dropped": (0.3, True, 0.0, 2),
+    "leftover 0.25, duplicates dropped": (0.25, True, 0.0, 2), "leftover 0.4, duplicates dropped": (0.4, True, 0.0, 2),
+    "leftover 0.3, duplicates dropped, prompt |d0| < 0.5 mm": (0.3, True, 0.5, 2),
+    "leftover 0.3, duplicates dropped, prompt |d0| < 1 mm": (0.3, True, 1.0, 2),
+    "leftover 0.3, duplicates dropped, prompt |d0| < 2 mm": (0.3, True, 2.0, 2),
+    "leftover 0.3, duplicates dropped, prompt |d0| < 1 mm, 3 leftover seeds per middle hit (default)": (0.3, True, 1.0, 3),
 }
 
 
@@ -67,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", type=Path, default=Path(__file__).parent / "results" / "ablation-leftover.json")
     args = ap.parse_args(argv)
     engines = {
-        name: Engine(assignment=AssignmentConfig(leftover_pt_min=pt, drop_duplicate_seeds=dup, prompt_d0_max=d0))
-        for name, (pt, dup, d0) in VARIANTS.items()
+        name: Engine(assignment=AssignmentConfig(leftover_pt_min=pt, drop_duplicate_seeds=dup, prompt_d0_max=d0,
+                                                 leftover_seeds_per_middle=keep))
+        for name, (pt, dup, d0, keep) in VARIANTS.items()
     }
     results: dict = {}
     for path in args.inputs:

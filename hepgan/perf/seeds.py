@@ -61,6 +61,8 @@ def _uses() -> dict[int, SeedUse]:
                 "with 3011 / 3012 and 5001 / 5050 / 5200"),
         SeedUse(3100, "tune", "the TrackML score against ACTS-5 at gun 100 x 50 with the leftover pass, and where the "
                 "surrogate's tracks take other particles' hits (3 events); 3011 (20 x 50) also chose the leftover pass"),
+        SeedUse(5201, "tune", "benchmarks/ablation_leftover.py: the engine's prompt first pass and the leftover pass's "
+                "seeds per middle hit, chosen on displaced particles (ttbar pile-up 200, 8 events)"),
         *(SeedUse(s, "report", "hepgan bench: the events of the README's tables") for s in range(31, 40)),
         *(SeedUse(s, "report", f"benchmarks/bench_reliability_flag.py --report: flag rates quoted in the README ({what})")
           for s, what in ((41, "ttbar pile-up 0"), (43, "ttbar pile-up 50"), (44, "ttbar pile-up 200"),

@@ -45,6 +45,12 @@ class AssignmentConfig:
             the features (``hepgan.reco.seeding.drop_duplicate_seeds``), in both passes. On
             since the shipped model's error model was refitted on the tracks it makes (the fit
             on the full seed set made the z0 errors of low-pT central gun tracks 17% too wide).
+        leftover_seeds_per_middle: the leftover pass keeps this many seeds per middle hit (the
+            first pass: the model's ``max_seeds_per_middle``, 2). Why 3: seeded down to 0.3 GeV
+            with the model's |d0| window, its seeds compete with the low-pT combinatorics, and
+            the displaced particles the prompt first pass leaves to it lost their places (tuning
+            seed 5201, pile-up 200: displaced pT > 0.5 GeV 738 of 856 with 2, 748 with 3, 752
+            before the prompt pass), for no time measurable above the machine's noise.
         prompt_d0_max: with the leftover pass, the first pass seeds only |d0| below this (mm,
             the first layer's cut too; 0: the model's, 5 mm and 2.5 mm from the first layer),
             and the leftover pass with the model's cuts seeds the displaced particles, as
@@ -60,6 +66,7 @@ class AssignmentConfig:
     preselect: bool = True
     preselect_chi2: float = 9.0
     leftover_pt_min: float = 0.3
+    leftover_seeds_per_middle: int = 3
     drop_duplicate_seeds: bool = True
     prompt_d0_max: float = 1.0
 
@@ -69,6 +76,9 @@ class AssignmentConfig:
             raise InputError(msg)
         if not 0.0 <= self.leftover_pt_min <= 100.0:
             msg = f"leftover_pt_min must be 0 (one pass) or a pT in GeV, got {self.leftover_pt_min}"
+            raise InputError(msg)
+        if not 1 <= self.leftover_seeds_per_middle <= 64:
+            msg = f"leftover_seeds_per_middle must be 1-64, got {self.leftover_seeds_per_middle}"
             raise InputError(msg)
         if not 0.0 <= self.prompt_d0_max <= 1000.0:
             msg = f"prompt_d0_max must be 0 (the model's d0 cuts) or a |d0| in mm, got {self.prompt_d0_max}"

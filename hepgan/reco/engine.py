@@ -34,8 +34,15 @@ with the model's cuts (:meth:`Engine.pass_seeding`): prompt and displaced iterat
 iterative tracking has them. The d0 allowance was the larger part of the doublets' phi window
 (at 0.4 GeV and 1 mm from the first layer, 0.04 rad of d0 against 0.03 of curvature); on
 tuning events (``benchmarks/ablation_leftover.py``) the seeding took 20% less time at pile-up
-200 and 34% less on guns 100 x 50, for the same efficiency at pT > 1 GeV, hard scatter and
-displaced everywhere, and 6 of 8930 particles fewer at pT > 0.5 GeV at pile-up 200.
+200 and 34% less on guns 100 x 50. The leftover pass keeps three seeds per middle hit
+(``AssignmentConfig.leftover_seeds_per_middle``; the first pass the model's two): seeded down to
+0.3 GeV with the wide |d0| window, its seeds compete with the low-pT combinatorics, and with two
+the displaced particles of pT 0.5-1 GeV the prompt pass left to it lost their places (tuning
+seed 5201, pile-up 200: 738 of 856 found, 752 before the prompt pass, 748 with three). With
+both, against the engine before them (leftover pass, no duplicate drop): efficiency pT > 1 /
+> 0.5 GeV at pile-up 200 0.9974 / 0.9885 against 0.9974 / 0.9877 (seed 5200) and 0.9982 /
+0.9891 against 0.9974 / 0.9886 (5201), fakes 0.70% / 0.80% against 0.67% / 0.81%, for 0.81x /
+0.87x the time, 0.77x at 100 x 50 (one interleaved run).
 
 Errors: ``track_err_*`` and ``track_cov_*`` from the model's error model
 (:mod:`hepgan.reco.uncertainty`, against the truth), ``track_spread_*`` the sampled spread.
@@ -319,7 +326,7 @@ class Engine:
         """The seeder's cuts of the first pass and of the leftover pass (None without one):
         the first pass the model's, its |d0| cuts narrowed to ``AssignmentConfig.prompt_d0_max``
         when there is a leftover pass; the leftover pass the model's, pT down to
-        ``leftover_pt_min``."""
+        ``leftover_pt_min``, ``leftover_seeds_per_middle`` seeds kept per middle hit."""
         model = self.seeding_config
         pt_min, d0 = self.assignment.leftover_pt_min, self.assignment.prompt_d0_max
         if pt_min <= 0.0:
@@ -328,7 +335,7 @@ class Engine:
         if d0 > 0.0:
             first = dataclasses.replace(model, d0_max=min(model.d0_max, d0),
                                         d0_max_first_layer=min(model.d0_max_first_layer, d0))  # fmt: skip
-        return first, dataclasses.replace(model, pt_min=pt_min)
+        return first, dataclasses.replace(model, pt_min=pt_min, max_seeds_per_middle=self.assignment.leftover_seeds_per_middle)
 
     def _pass(self, x, y, z, volume_id, layer_id, layer, seeding_config, event_id: int, stream: int, quality: bool,
               ms: dict[str, float]) -> dict[str, np.ndarray]:  # fmt: skip
