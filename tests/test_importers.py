@@ -97,6 +97,18 @@ def test_trackml_nan_is_named(tmp_path: Path) -> None:
         import_events("trackml", tmp_path, tmp_path / "o.root")
 
 
+def test_a_csv_header_without_rows_is_an_event_without_hits(tmp_path: Path) -> None:
+    """Found by the fuzz test: numpy's loadtxt warns on a table without rows (an error under the
+    test settings); an event file with its header and no hits reads as empty columns."""
+    from hepgan.io.importers import read_csv_columns
+
+    path = tmp_path / "event000000001-hits.csv"
+    path.write_text("hit_id,x,y,z,volume_id,layer_id,module_id\n")
+    out = read_csv_columns(path, ("hit_id", "x", "layer_id"), (np.int64, np.float32, np.int32))
+    assert {k: (v.shape, v.dtype) for k, v in out.items()} == {
+        "hit_id": ((0,), np.dtype(np.int64)), "x": ((0,), np.dtype(np.float32)), "layer_id": ((0,), np.dtype(np.int32))}
+
+
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"no event<N>-hits\.csv \(or \.csv\.gz\) files"):
         import_events("trackml", tmp_path, tmp_path / "o.root")

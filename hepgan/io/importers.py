@@ -20,6 +20,7 @@ import io
 import itertools
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,10 @@ def read_csv_columns(path: Path, columns: Sequence[str], dtypes: Sequence[type])
         raise InputError(msg)
     index = [header.index(c) for c in columns]
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=index, dtype=np.float64, ndmin=2)
+        with warnings.catch_warnings():
+            # a header without rows is an event without hits: (0, n) columns, not a warning
+            warnings.filterwarnings("ignore", message="loadtxt: input contained no data", category=UserWarning)
+            table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=index, dtype=np.float64, ndmin=2)
     except ValueError as err:
         msg = f"{path}: not a table of numbers in columns {list(columns)} ({err})"
         raise InputError(msg) from err
