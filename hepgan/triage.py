@@ -95,9 +95,9 @@ class TriageConfig:
     cut low enough to see noise on guns (0.09 / 0.23 with 10% / 30% noise hits) would flag
     every collision, so 0.53 sits between the largest in-distribution share (0.486, ttbar
     pile-up 200) and the smallest with 30% noise on ttbar pile-up 50 (0.579; 10% noise:
-    0.504-0.530, not flagged; measured with the engine's prompt first pass): it still sends heavily noisy collision events to the classic
-    chain and does not see noise on guns or a wrong field (the file's field record catches
-    that; 0.006 at 3 T). Chosen again when the engine gained its leftover pass, which took the
+    0.504-0.530, not flagged; measured with the engine's prompt first pass): it still sends
+    heavily noisy collision events to the classic chain and does not see noise on guns or a
+    wrong field (the file's field record catches that; 0.006 at 3 T). Chosen again when the engine gained its leftover pass, which took the
     share from 0.56-0.60 to 0.45-0.48 at pile-up (it was 0.64 between 0.601 and 0.661).
     No sample comes near the low-score cut (at most 2.4% of tracks below 0.7, noise or
     not): 0.3 stays as a guard.
