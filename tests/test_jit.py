@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import hepgan
@@ -62,6 +63,60 @@ def test_editing_a_callee_recompiles_its_callers(tmp_path: Path) -> None:
     assert text.count(old) == 1
     helix.write_text(text.replace(old, "    radius = 1e-3 * math.sqrt(cx * cx + cy * cy)\n    # Turning direction"))
     assert _probe(tmp_path) == (0, 0)  # recompiled with the edited callee
+
+
+# Twenty helices through every barrel layer of the generic detector, the features of their
+# seeds (road and fit), after compiling the track completion first or not at all. The
+# completion and the feature kernel call the same helpers of helix.py with different flags.
+ORDER_PROBE = """
+import sys
+import numpy as np
+from hepgan.reco.completion import complete_tracks
+from hepgan.reco.features import FeatureConfig, build_features, layer_table
+from hepgan.reco.geometry import GENERIC_DETECTOR
+from hepgan.reco.seeding import find_seeds
+
+barrels = [la for la in GENERIC_DETECTOR.layers if la.is_barrel]
+r = np.array([la.position for la in barrels])
+rng = np.random.default_rng(5)
+x, y, z, vol, lay = [], [], [], [], []
+for pt, phi0, cot, sign in zip(rng.uniform(0.6, 5, 20), rng.uniform(-3, 3, 20), rng.uniform(-1, 1, 20),
+                               rng.choice([-1, 1], 20)):
+    radius = pt / (0.299792458e-3 * 2.0)
+    phi = phi0 + sign * np.arcsin(r / (2.0 * radius))
+    x += list(r * np.cos(phi)); y += list(r * np.sin(phi)); z += list(10.0 + cot * r)
+    vol += [la.volume_id for la in barrels]; lay += [la.layer_id for la in barrels]
+x, y, z = np.array(x), np.array(y), np.array(z)
+vol, lay = np.array(vol, np.int32), np.array(lay, np.int32)
+layer = GENERIC_DETECTOR.layer_index(vol, lay)
+config = FeatureConfig()
+if sys.argv[1] == "completion-first":
+    complete_tracks(x, y, z, layer, np.arange(3), np.array([3]), np.array([[0.0, 10.0, 0.7, 1.0, 0.5]]),
+                    np.full((1, 5), np.nan), geometry=GENERIC_DETECTOR, bfield=2.0,
+                    resolution=layer_table(GENERIC_DETECTOR, config).sigma0)
+seeds = find_seeds(x, y, z, vol, lay, geometry=GENERIC_DETECTOR)
+features, _ = build_features(x, y, z, layer, seeds, config=config, geometry=GENERIC_DETECTOR)
+assert len(seeds) >= 20, len(seeds)
+np.save(sys.argv[2], features)
+"""
+
+
+def test_kernels_compute_the_same_bits_whichever_compiled_first(tmp_path: Path) -> None:
+    """numba gives a callee that leaves fastmath or the error model unset those of the kernel
+    that compiles it first, and keeps and caches that version for every caller: the features
+    of an event differed in their last bits between a fresh process that had run the
+    completion first and one that had not (hepgan.reco.jit.kernel pins them now)."""
+    out = {}
+    for order in ("completion-first", "features-only"):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / f"cache-{order}")}
+        done = subprocess.run(
+            [sys.executable, "-c", ORDER_PROBE, order, str(tmp_path / f"{order}.npy")], env=env,
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        out[order] = np.load(tmp_path / f"{order}.npy")
+    assert out["completion-first"].shape == out["features-only"].shape
+    assert np.array_equal(out["completion-first"], out["features-only"], equal_nan=True)
 
 
 @pytest.mark.parametrize(

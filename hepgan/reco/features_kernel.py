@@ -47,7 +47,9 @@ N_FIT_HEAD = 8
 # the same kernel loaded from numba's cache gave features differing in the last bits (a Dask
 # worker's tracks then differed from the single process's); without them they agree, at
 # 103 against 97 ms/event at 100 x 50 (none at all: 135). Nothing here relies on NaN or inf.
-# Every helper of the feature kernel has the same flags, so that splitting it changed no bit.
+# Every helper of the feature kernel has the same flags, so that splitting it changed no bit;
+# the ones it shares keep their own (hepgan.reco.jit.kernel): hepgan.reco.helix's, the fit's
+# (hepgan.reco.roadfit, no fastmath: its guards test for NaN) and _phi_bin (the index's too).
 _FAST = {"nnan", "ninf", "nsz", "arcp", "afn"}
 #: slack (mm) of _find_slots' bounds on a crossing before it is computed
 _SLACK = 1e-3
@@ -112,7 +114,7 @@ def _sort_bins(order, sorted_u, bin_start):
             order[k + 1] = o
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=_FAST)
 def theta0(p: float, material: float) -> float:
     """Highland multiple-scattering angle (rad) for momentum p (GeV) through x/X0 = material."""
     return 0.0136 / p * math.sqrt(material) * (1.0 + 0.038 * math.log(material))
@@ -128,7 +130,7 @@ def surface_theta0(p: float, material: float, endcap: bool, sin_t: float, cos_t:
     return theta0(p, material)
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=_FAST)
 def _wrap(a: float) -> float:
     if a > math.pi:
         return a - 2.0 * math.pi
@@ -137,7 +139,7 @@ def _wrap(a: float) -> float:
     return a
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=_FAST, allocates=False)
 def _lower_bound(a, lo, hi, v):
     while lo < hi:
         mid = (lo + hi) >> 1

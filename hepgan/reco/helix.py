@@ -15,7 +15,11 @@ Conventions (ACTS perigee w.r.t. the origin, the beam line):
   direction there is ``phi(s) = phi + h s / R`` and ``z(s) = z0 + s cot(theta)``.
 
 All kernels are scalar-style numba functions (``hepgan.reco.jit.kernel``) so that the feature
-builder calls them per seed without temporaries; the array wrappers loop over seeds.
+builder calls them per seed without temporaries; the array wrappers loop over seeds. Their
+flags are their own, whoever calls them (``hepgan.reco.jit.kernel``): fastmath that assumes
+no NaN or inf (``hepgan.reco.jit.NAN_SAFE_FASTMATH``), since callers test for them, and
+``error_model="numpy"``, so a degenerate input gives inf or NaN instead of raising in the
+middle of an event.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import math
 
 import numpy as np
 
-from hepgan.reco.jit import kernel
+from hepgan.reco.jit import NAN_SAFE_FASTMATH, kernel
 
 __all__ = [
     "PT_PER_TESLA_METRE",
@@ -70,7 +74,7 @@ def circle_through(x1: float, y1: float, x2: float, y2: float, x3: float, y3: fl
     return x1 + cx, y1 + cy, radius, h, True
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def _arc_angle(xc: float, yc: float, ax: float, ay: float, bx: float, by: float, h: float) -> float:
     """Signed turning angle (rad, in (-pi, pi]) from point a to point b around the centre, positive
     in the direction of motion h."""
@@ -81,7 +85,7 @@ def _arc_angle(xc: float, yc: float, ax: float, ay: float, bx: float, by: float,
     return h * math.atan2(ux * vy - uy * vx, ux * vx + uy * vy)
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def estimate_seed(
     x1: float, y1: float, z1: float, x2: float, y2: float, z2: float, x3: float, y3: float, z3: float, bfield: float
 ):
@@ -131,7 +135,7 @@ def estimate_seed(
     return d0, z0, phi, theta, q / p, True
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def perigee_to_circle(d0: float, phi: float, theta: float, qop: float, bfield: float):
     """Transverse circle of a helix: ``(xc, yc, R, h)`` (mm, mm, mm, +-1)."""
     pt = abs(math.sin(theta) / qop) if qop != 0.0 else 1e12
@@ -143,7 +147,7 @@ def perigee_to_circle(d0: float, phi: float, theta: float, qop: float, bfield: f
     return -k * math.sin(phi), k * math.cos(phi), radius, h
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def helix_position(d0: float, z0: float, phi: float, theta: float, qop: float, bfield: float, s: float):
     """Position and unit direction at transverse arc length s (mm) from the perigee:
     ``(x, y, z, ux, uy, uz)``."""
@@ -155,7 +159,7 @@ def helix_position(d0: float, z0: float, phi: float, theta: float, qop: float, b
     return x, y, z0 + s * math.cos(theta) / st, math.cos(phis) * st, math.sin(phis) * st, math.cos(theta)
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def crossing_barrel(
     xc: float, yc: float, radius: float, h: float, phi: float, z0: float, cot: float, r_layer: float, s_min: float
 ):
@@ -204,7 +208,7 @@ def crossing_barrel(
     return s, bx, by, z0 + s * cot, math.cos(phis), math.sin(phis), True
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def crossing_endcap(
     xc: float, yc: float, radius: float, h: float, phi: float, z0: float, cot: float, z_layer: float, s_min: float
 ):
@@ -224,7 +228,7 @@ def crossing_endcap(
     return s, x, y, z_layer, math.cos(phis), math.sin(phis), True
 
 
-@kernel()
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH)
 def _estimate_seeds_kernel(x, y, z, seeds, bfield, out, ok):
     for i in range(seeds.shape[0]):
         a = seeds[i, 0]

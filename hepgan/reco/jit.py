@@ -32,7 +32,12 @@ from typing import Any
 import numba
 from numba.core import caching
 
-__all__ = ["kernel", "kernel_sources_hash"]
+__all__ = ["NAN_SAFE_FASTMATH", "kernel", "kernel_sources_hash"]
+
+#: fastmath flags for kernels that test for NaN or inf: reciprocals, approximate functions and
+#: the sign of zero, without reassociation or contraction (both made a kernel loaded from the
+#: cache compute other last bits than the same kernel freshly compiled)
+NAN_SAFE_FASTMATH = frozenset({"nsz", "arcp", "afn"})
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 
@@ -90,6 +95,18 @@ def kernel(*, allocates: bool = True, **options: Any) -> Callable[[Callable], An
     slower); without it the helpers are as fast as the one big function they replace.
     ``cache`` must not be given: every kernel is cached this way.
 
+    Every kernel's ``fastmath``, ``error_model`` and reference counting are its own (defaults:
+    no fastmath, ``error_model="python"``), never its caller's. Why: numba lets a callee that
+    leaves them unset inherit them from the kernel that compiles it first, keeps that one
+    compiled version for every later caller and writes it to the cache, so a helper shared by
+    kernels of different flags (``hepgan.reco.helix``'s, called by the feature kernel with
+    fastmath and by the completion without) computed other last bits depending on which
+    kernel a process, or the process that filled the cache, happened to compile first (the
+    features of one ttbar pile-up 200 event: 5760 values differed between a process that had
+    run the completion first and one that had not; ``tests/test_jit.py``). Helpers with
+    ``inline="always"`` are compiled into each caller with the caller's flags, so they are
+    left unset. A helper that tests for NaN or inf needs :data:`NAN_SAFE_FASTMATH` at most.
+
     Every kernel releases the GIL (``nogil=True``; only the call from Python differs, the
     compiled code is the same): the file driver reconstructs ``--threads N`` events at a time
     in N threads of one process (:mod:`hepgan.reco.parallel`), which run in parallel only
@@ -101,8 +118,12 @@ def kernel(*, allocates: bool = True, **options: Any) -> Callable[[Callable], An
         msg = "kernel() always caches; do not pass cache="
         raise TypeError(msg)
     options.setdefault("nogil", True)
-    if not allocates:
-        options["_nrt"] = False
+    options["_nrt"] = allocates
+    if options.get("inline") != "always":
+        options.setdefault("fastmath", False)
+        options.setdefault("error_model", "python")
+    if isinstance(options.get("fastmath"), frozenset):  # numba takes a set
+        options["fastmath"] = set(options["fastmath"])
 
     def decorate(func: Callable) -> Any:
         dispatcher = numba.njit(**options)(func)

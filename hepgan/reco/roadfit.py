@@ -37,8 +37,8 @@ Returns the fitted perigee, the filter's chi^2 of each projection and the number
 the seed's own helix when there is nothing to fit (fewer than four hits, or a degenerate
 system).
 
-No fastmath here: the filter's guards against degenerate systems test for NaN, which
-fastmath may compile away.
+Fastmath without its no-NaN and no-inf assumptions (``hepgan.reco.jit.NAN_SAFE_FASTMATH``): the
+filter's guards against degenerate systems test for NaN, which those would compile away.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 
 from hepgan.reco.helix import PT_PER_TESLA_METRE
-from hepgan.reco.jit import kernel
+from hepgan.reco.jit import NAN_SAFE_FASTMATH, kernel
 
 __all__ = ["fit_road"]
 
@@ -64,7 +64,7 @@ _S = 1000.0
 _PRIOR = 1e8
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def _circle(d0, phi, omega):
     """Centre (xc, yc), radius and sense h of the circle (d0, phi, omega = h / R)."""
     h = 1.0 if omega > 0.0 else -1.0
@@ -72,7 +72,7 @@ def _circle(d0, phi, omega):
     return -k * math.sin(phi), k * math.cos(phi), 1.0 / abs(omega), h
 
 
-@kernel(inline="always", error_model="numpy")
+@kernel(inline="always", error_model="numpy", fastmath=NAN_SAFE_FASTMATH)
 def _point(xc, yc, radius, h, ux, uy, x, y):
     """Where (x, y) lies relative to the circle (centre xc, yc, radius, sense h; ux, uy the
     perigee relative to the centre): cos and sin of the turning angle beta from the perigee
@@ -88,14 +88,14 @@ def _point(xc, yc, radius, h, ux, uy, x, y):
     return cos_b, sin_b, vn - radius, vx / vn, vy / vn
 
 
-@kernel(inline="always", error_model="numpy")
+@kernel(inline="always", error_model="numpy", fastmath=NAN_SAFE_FASTMATH)
 def _frame(d0, phi, omega):
     """(xc, yc, radius, h, ux, uy) of the circle (d0, phi, omega) for `_point`."""
     xc, yc, radius, h = _circle(d0, phi, omega)
     return xc, yc, radius, h, -d0 * math.sin(phi) - xc, d0 * math.cos(phi) - yc
 
 
-@kernel(inline="always", error_model="numpy")
+@kernel(inline="always", error_model="numpy", fastmath=NAN_SAFE_FASTMATH)
 def _var_transverse(x, y, s0, s1, endcap, nx, ny):
     """Variance (mm^2) of a hit across the track: its r*phi resolution, and for a disk also its
     r resolution projected on the track normal (nx, ny), which turns radial as the track
@@ -106,14 +106,14 @@ def _var_transverse(x, y, s0, s1, endcap, nx, ny):
     return s0 * s0 * (1.0 - cos_a * cos_a) + s1 * s1 * cos_a * cos_a
 
 
-@kernel(inline="always", error_model="numpy")
+@kernel(inline="always", error_model="numpy", fastmath=NAN_SAFE_FASTMATH)
 def _add_kink(p00, p01, p11, kink_var, g0, g1):
     """A scattering kink of angle variance `kink_var` along (g0, g1) added to the covariance
     block of the two state components it moves (both projections' filters)."""
     return p00 + kink_var * g0 * g0, p01 + kink_var * g0 * g1, p11 + kink_var * g1 * g1
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, th0, kink_scale, d0, phi, omega):
     """One inward filter pass; returns (d0, phi, omega, chi2, ok) of the updated circle.
     The kink angle variance at surface m is th0[m]^2 * kink_scale."""
@@ -165,7 +165,7 @@ def _filter_transverse(hx, hy, s0, s1, endcap, px, py, sel, n_surf, th0, kink_sc
     return d0 + x0, math.atan2(math.sin(phi_new), math.cos(phi_new)), omega_new, chi2, True
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, th0, kink_scale, d0, phi, omega, z0, cot):
     """Inward filter of the line z = z0 + s cot(theta); returns (z0, cot, chi2, ok)."""
     x0 = x1 = 0.0
@@ -201,7 +201,7 @@ def _filter_z(hx, hy, hz, s1, endcap, px, py, sel, n_surf, th0, kink_scale, d0, 
     return z0 + x0, cot + x1 / _S, chi2, True
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def _fit(hx, hy, hz, s0, s1, endcap, px, py, sel, n_surf, th0, iterations, d0, phi, omega, z0, cot):
     """Both projections, transverse first (the line needs its arc lengths). Returns
     (d0, phi, omega, z0, cot, chi2_t, chi2_z, n_used, ok)."""
@@ -225,7 +225,7 @@ def _fit(hx, hy, hz, s0, s1, endcap, px, py, sel, n_surf, th0, iterations, d0, p
     return d0, phi, omega, z0, cot, chi2_t, chi2_z, n_used, ok
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def _qop(omega, cot, bfield):
     h = 1.0 if omega > 0.0 else -1.0
     q = -h if bfield > 0.0 else h
@@ -233,7 +233,7 @@ def _qop(omega, cot, bfield):
     return q / (pt * math.sqrt(1.0 + cot * cot))
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n_surf, th0,
              d0, z0, phi, theta, qop, bfield, sel, hit_chi2):  # fmt: skip
     """Fit a seed and its road.
@@ -296,7 +296,7 @@ def fit_road(hx, hy, hz, s0, s1, endcap, ms2, surf, road_chi2, n_hits, px, py, n
     return g_d0, g_z0, g_phi, math.atan2(1.0, g_cot), _qop(g_omega, g_cot, bfield), g_t, g_z, g_used, True
 
 
-@kernel(error_model="numpy")
+@kernel(error_model="numpy", fastmath=NAN_SAFE_FASTMATH, allocates=False)
 def _candidate_chi2(hx, hy, hz, s0, s1, endcap, ms2, n_hits, d0, phi, omega, z0, cot, out):
     """chi^2 (both projections) of each hit to the helix, with its hit error plus the
     scattering variance `ms2` at its surface (for a seed hit, that of the seed surfaces before
