@@ -171,5 +171,8 @@ def test_prompt_first_pass_leaves_the_displaced_to_the_leftover_pass(events: dic
         counts = [_found(hits, particles, tracks, pt_min, displaced) for tracks in (events["surrogate"], wide)]
         (ours, ours_displaced, _, _), (theirs, theirs_displaced, _, _) = counts
         assert ours >= theirs - 2 and ours_displaced >= theirs_displaced - 1, (pt_min, counts)
-    model = engine.seeding_config  # the first pass differs from the model's seeder in the d0 cuts only
-    assert dataclasses.replace(first, d0_max=model.d0_max, d0_max_first_layer=model.d0_max_first_layer) == model
+    # the first pass differs from the model's seeder in the d0 cuts and the confirmed seeds only
+    model = engine.seeding_config
+    assert first.confirmed_eta_max == 1.5 and model.confirmed_eta_max == leftover.confirmed_eta_max == 0.0
+    assert dataclasses.replace(first, d0_max=model.d0_max, d0_max_first_layer=model.d0_max_first_layer,
+                               confirmed_eta_max=0.0) == model  # fmt: skip

@@ -57,6 +57,18 @@ class AssignmentConfig:
             iterative tracking's prompt and displaced iterations do. The d0 allowance was the
             largest part of the doublet windows; on tuning events it took a fifth to a third of
             the seeding time away for the same efficiency (``hepgan.reco.engine``).
+        prompt_confirmed_eta_max: with the leftover pass, the first pass seeds only confirmed
+            triplets at middle hits of |eta| below this (``SeedingConfig.confirmed_eta_max``; 0:
+            all), and the leftover pass, with all triplets, the particles that have no confirmed
+            one. Why: at pile-up 200 most of the first pass's seeds were unconfirmed fakes, each
+            paying for its road, fit and network; on tuning events (seeds 5200 / 5201,
+            ``benchmarks/results/ablation-confirmation.json``) the features stage took 12-23%
+            less time, the engine 0.87-0.99x (per repeat), fakes 0.70% / 0.80% -> 0.62% /
+            0.71%, the efficiency the same within 6 particles of 9000 at pT > 0.5 GeV (hard
+            scatter and displaced the same), the guns' unchanged. Everywhere (|eta| up to 3) it
+            lost 0.2% of the particles at pT > 1 GeV, at |eta| 1.6-2.1, where particles' only
+            triplets were unconfirmed, for no more time saved; confirming the leftover pass's
+            seeds as well (tried once) lost 0.1% at pT > 0.5 GeV.
     """
 
     hit_threshold: float = 0.5
@@ -69,6 +81,7 @@ class AssignmentConfig:
     leftover_seeds_per_middle: int = 3
     drop_duplicate_seeds: bool = True
     prompt_d0_max: float = 1.0
+    prompt_confirmed_eta_max: float = 1.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.hit_threshold <= 1.0 or not 0.0 <= self.score_min <= 1.0:
@@ -79,6 +92,9 @@ class AssignmentConfig:
             raise InputError(msg)
         if not 1 <= self.leftover_seeds_per_middle <= 64:
             msg = f"leftover_seeds_per_middle must be 1-64, got {self.leftover_seeds_per_middle}"
+            raise InputError(msg)
+        if not 0.0 <= self.prompt_confirmed_eta_max <= 10.0:
+            msg = f"prompt_confirmed_eta_max must be 0 (all triplets) or an |eta| up to 10, got {self.prompt_confirmed_eta_max}"
             raise InputError(msg)
         if not 0.0 <= self.prompt_d0_max <= 1000.0:
             msg = f"prompt_d0_max must be 0 (the model's d0 cuts) or a |d0| in mm, got {self.prompt_d0_max}"

@@ -325,8 +325,9 @@ class Engine:
     def pass_seeding(self) -> tuple[SeedingConfig, SeedingConfig | None]:
         """The seeder's cuts of the first pass and of the leftover pass (None without one):
         the first pass the model's, its |d0| cuts narrowed to ``AssignmentConfig.prompt_d0_max``
-        when there is a leftover pass; the leftover pass the model's, pT down to
-        ``leftover_pt_min``, ``leftover_seeds_per_middle`` seeds kept per middle hit."""
+        and confirmed triplets only up to ``prompt_confirmed_eta_max`` when there is a
+        leftover pass; the leftover pass the model's, pT down to ``leftover_pt_min``,
+        ``leftover_seeds_per_middle`` seeds kept per middle hit."""
         model = self.seeding_config
         pt_min, d0 = self.assignment.leftover_pt_min, self.assignment.prompt_d0_max
         if pt_min <= 0.0:
@@ -335,6 +336,8 @@ class Engine:
         if d0 > 0.0:
             first = dataclasses.replace(model, d0_max=min(model.d0_max, d0),
                                         d0_max_first_layer=min(model.d0_max_first_layer, d0))  # fmt: skip
+        if self.assignment.prompt_confirmed_eta_max > 0.0:
+            first = dataclasses.replace(first, confirmed_eta_max=self.assignment.prompt_confirmed_eta_max)
         return first, dataclasses.replace(model, pt_min=pt_min, max_seeds_per_middle=self.assignment.leftover_seeds_per_middle)
 
     def _pass(self, x, y, z, volume_id, layer_id, layer, seeding_config, event_id: int, stream: int, quality: bool,

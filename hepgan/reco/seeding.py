@@ -35,7 +35,8 @@ Algorithm (all numbers in mm, rad, GeV, tesla):
    r-phi residual beyond what a d0 within the cut explains). Per middle hit, triplets
    sharing a hit and agreeing in curvature with a triplet on another layer are
    "confirmed" (a 4-hit segment); the ``max_seeds_per_middle`` kept are alternately the best
-   by (confirmed first, chi2 + (d0/d0_sigma)^2) and by that chi2 alone.
+   by (confirmed first, chi2 + (d0/d0_sigma)^2) and by that chi2 alone, from the confirmed
+   ones only at middle hits of |eta| < ``confirmed_eta_max``.
 
 Cost: the number of doublets grows as hits x density (hits^2 at fixed geometry), and so
 does the third-hit search; at 200 x 50 it dominates (see benchmarks/bench_seeding.py).
@@ -114,6 +115,13 @@ class SeedingConfig:
             overall 1526 -> 1530 of 1534 at pile-up 0, fakes 0.52% -> 0.52% at 200, the
             guns unchanged. Off by default so that models keep the seeder they were made with
             (training/set_inference_seeding.py turns it on).
+        confirmed_eta_max: middle hits with |eta| (seen from the origin) below this get seeds
+            from confirmed triplets only (see ``confirmation_curvature``: a 4-hit segment); 0:
+            none. At pile-up 200 a confirmed triplet is a true one 15 times in 16, an
+            unconfirmed one 1 time in 7; 78% of the true ones are confirmed. Beyond |eta| 1.5,
+            in the barrel-to-disk transition, a track's only triplets are often unconfirmed
+            (tuning, seed 5200). Used by the engine's first pass
+            (``hepgan.reco.assignment.AssignmentConfig.prompt_confirmed_eta_max``).
     """
 
     pt_min: float = 0.5
@@ -132,6 +140,7 @@ class SeedingConfig:
     d0_sigma: float = 0.1
     layer_margin: float = 5.0
     d0_in_rphi_chi2: bool = False
+    confirmed_eta_max: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("pt_min", "b_field", "z0_max", "d0_max", "d0_max_first_layer", "eta_max",
@@ -140,6 +149,9 @@ class SeedingConfig:
             if not getattr(self, name) > 0:
                 msg = f"SeedingConfig.{name} must be > 0, got {getattr(self, name)!r}"
                 raise InputError(msg)
+        if not self.confirmed_eta_max >= 0:
+            msg = f"SeedingConfig.confirmed_eta_max must be >= 0, got {self.confirmed_eta_max!r}"
+            raise InputError(msg)
         if not 1 <= self.max_seeds_per_middle <= 16:
             msg = f"SeedingConfig.max_seeds_per_middle must be in 1..16, got {self.max_seeds_per_middle!r}"
             raise InputError(msg)
@@ -302,6 +314,7 @@ def _plan(geometry: Geometry, config: SeedingConfig) -> dict:
     cuts[sk.C_CONF_K] = config.confirmation_curvature
     cuts[sk.C_D0_SIGMA] = config.d0_sigma
     cuts[sk.C_D0_RPHI] = 1.0 if config.d0_in_rphi_chi2 else 0.0
+    cuts[sk.C_CONFIRMED_COT] = math.sinh(config.confirmed_eta_max)
     return {
         "to_pixel": to_pixel, "kind": kind, "pos": pos, "rmin": rmin, "rmax": rmax, "zmin": zmin,
         "zmax": zmax, "umin": umin, "grids": grids,

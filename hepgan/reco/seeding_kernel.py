@@ -61,7 +61,8 @@ C_KEEP = 16
 C_CONF_K = 17
 C_D0_SIGMA = 18
 C_D0_RPHI = 19  # 1: the chi2's r-phi residual is taken beyond what a |d0| <= the cut explains
-N_CUTS = 20
+C_CONFIRMED_COT = 20  # middle hits with |z| / r below this get seeds from confirmed candidates only
+N_CUTS = 21
 
 CAPACITY = 512  # triplet candidates held per middle hit (the worst chi2 makes way beyond)
 
@@ -162,6 +163,8 @@ def _search(coarse, fine, layers, plan, cuts, rng, orng, cand, out, stats):
             if n_cand == 0:
                 continue
             _confirm(cand, n_cand, cuts[C_CONF_K])
+            if abs(fine[2][m]) < cuts[C_CONFIRMED_COT] * fine[3][m]:
+                n_cand = _confirmed_only(cand, n_cand)
             n_out = _keep_best(cand, n_cand, keep, forder[m], out, n_out, stats)
     return n_out
 
@@ -472,6 +475,20 @@ def _confirm(cand, n_cand, conf_k):
             if abs(kc - ke) <= conf_k * (1.0 + 1000.0 * max(abs(kc), abs(ke))):
                 n_conf += 1
         cand_score[c] = cand_chi2[c] - 1000.0 * min(n_conf, 2)
+
+
+@kernel(allocates=False, inline="always")
+def _confirmed_only(cand, n_cand):
+    """The confirmed candidates (score < -500) moved to the front, in their order; returns how
+    many."""
+    cand_in, cand_out, cand_lin, cand_lout, cand_chi2, cand_kappa, cand_score = cand
+    n = 0
+    for c in range(n_cand):
+        if cand_score[c] < -500.0:
+            cand_in[n], cand_out[n], cand_lin[n], cand_lout[n] = cand_in[c], cand_out[c], cand_lin[c], cand_lout[c]
+            cand_chi2[n], cand_kappa[n], cand_score[n] = cand_chi2[c], cand_kappa[c], cand_score[c]
+            n += 1
+    return n
 
 
 @kernel(allocates=False, inline="always")
