@@ -124,6 +124,7 @@ def test_kernels_compute_the_same_bits_whichever_compiled_first(tmp_path: Path) 
     [
         (lambda: SeedingConfig(pt_min=0.0), "SeedingConfig.pt_min must be > 0, got 0.0"),
         (lambda: SeedingConfig(max_seeds_per_middle=17), "SeedingConfig.max_seeds_per_middle must be in 1..16, got 17"),
+        (lambda: SeedingConfig(confirmed_eta_max=-1.0), "SeedingConfig.confirmed_eta_max must be >= 0, got -1.0"),
         (lambda: FeatureConfig(layers=0), "FeatureConfig.layers must be >= 1, got 0"),
         (lambda: FeatureConfig(window=-1.0), "FeatureConfig.window must be > 0, got -1.0"),
         (lambda: AmbiguityConfig(max_shared_fraction=1.5), "AmbiguityConfig.max_shared_fraction must be in [0, 1], got 1.5"),
