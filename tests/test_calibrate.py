@@ -86,3 +86,32 @@ def test_too_few_tracks_refused_and_model_untouched(tmp_path: Path, small_sim: P
     with pytest.raises(InputError, match=r"small\.root: only \d+ classic tracks reproduced in 3 events; expected >= 1000"):
         calibrate_spread(model, [small_sim])
     assert model.read_bytes() == data
+
+
+def test_a_calibrated_shipped_model_keeps_its_sidecar_and_card_in_step(tmp_path: Path) -> None:
+    """A new calibration written into a shipped model (``hepgan calibrate --in-place``) reaches
+    the files beside it that repeat its metadata: the export sidecar (a re-export reads it) and
+    the card's calibration block; the card's other entries stay, and a model without them
+    gets none."""
+    import json
+
+    from hepgan.reco.model_file import CARD_CALIBRATION_KEYS, write_model_metadata
+
+    model = tmp_path / "hepgan-generic.onnx"
+    shutil.copy(SHIPPED, model)
+    for suffix in (".export.json", ".card.json"):
+        shutil.copy(SHIPPED.with_suffix(suffix), model.with_suffix(suffix))
+    card_before = json.loads(model.with_suffix(".card.json").read_text())
+    scale = [1.5, 0.5, 1.25, 0.75, 2.0]
+    write_model_metadata(model, {"spread_scale": scale})
+    meta = dict(read_model_info(model).metadata)
+    assert meta["spread_scale"] == scale
+    assert json.loads(model.with_suffix(".export.json").read_text()) == meta
+    card = json.loads(model.with_suffix(".card.json").read_text())
+    assert card["calibration"] == {k: meta.get(k) for k in CARD_CALIBRATION_KEYS}
+    assert card["calibration"]["spread_scale"] == scale != card_before["calibration"]["spread_scale"]
+    assert {k: v for k, v in card.items() if k != "calibration"} == {k: v for k, v in card_before.items() if k != "calibration"}
+    bare = tmp_path / "bare" / "m.onnx"
+    bare.parent.mkdir()
+    write_model_metadata(model, {"spread_scale": scale}, output=bare)
+    assert sorted(p.name for p in bare.parent.iterdir()) == ["m.onnx"]

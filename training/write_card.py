@@ -16,6 +16,7 @@ from pathlib import Path
 import onnx
 
 from hepgan.ml.dataset import DatasetConfig
+from hepgan.reco.model_file import CARD_CALIBRATION_KEYS
 
 #: The events the model saw (docs/seeds.md): file stem -> (seed, what).
 SEEDS = {
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.loads(meta.get("hepgan", "{}"))
     card["seeding_config"] = doc.get("seeding_config")
     card["calibration"] = {k: doc.get(k, json.loads(meta[k]) if k in meta else None)
-                           for k in ("spread_scale", "spread_calibration", "error_model")}  # fmt: skip
+                           for k in CARD_CALIBRATION_KEYS}  # fmt: skip
     card["comparison"] = comparison_summary(args.comparison)
     args.output.write_text(json.dumps(card, indent=1) + "\n")
     print(f"wrote {args.output}")

@@ -121,7 +121,9 @@ def calibrate(model: Path, inputs: tuple[Path, ...], output: Path | None, in_pla
     (classic - mean) / spread it makes 1; needs the files' classic tracks).
 
     The calibrated model is written to -o OUT.onnx; MODEL itself is rewritten only with
-    --in-place. --dry-run measures and writes nothing.
+    --in-place. A shipped model's export sidecar and card beside the written file
+    (<name>.export.json, <name>.card.json) are updated with it. --dry-run measures and writes
+    nothing.
     """
     from hepgan.errors import InputError
     from hepgan.ml.calibrate import calibrate_spread

@@ -31,6 +31,7 @@ from hepgan.reco.seeding import SeedingConfig
 from hepgan.reco.uncertainty import ErrorModel
 
 __all__ = [
+    "CARD_CALIBRATION_KEYS",
     "INPUTS",
     "MODEL_ENV",
     "OUTPUTS",
@@ -270,14 +271,24 @@ def read_model_info(path: str | os.PathLike) -> ModelInfo:
     )  # fmt: skip
 
 
+#: the metadata a model card (``<name>.card.json``, training/write_card.py) repeats
+CARD_CALIBRATION_KEYS = ("spread_scale", "spread_calibration", "error_model")
+
+
 def write_model_metadata(path: str | os.PathLike, updates: Mapping[str, Any], *,
                          output: str | os.PathLike | None = None) -> Path:  # fmt: skip
     """Write model `path` with `updates` merged into its ``hepgan`` metadata to `output` (default:
     `path` itself), atomically, and check that the result still reads. The one way calibrations
-    and inference settings reach a model file; returns where it was written."""
+    and inference settings reach a model file; returns where it was written.
+
+    A shipped model's files beside the written one that repeat its metadata follow it: the
+    export sidecar ``<name>.export.json`` (``hepgan.ml.export.sidecar_paths``; re-exporting
+    the model reads it) is rewritten, and the card ``<name>.card.json`` gets its calibration
+    (:data:`CARD_CALIBRATION_KEYS`). Why: ``hepgan calibrate --in-place`` on the shipped model
+    left both with the old calibration."""
     import onnx
 
-    from hepgan.io.atomic import write_bytes_atomically
+    from hepgan.io.atomic import write_bytes_atomically, write_text_atomically
 
     path = Path(path)
     doc = {**read_model_info(path).metadata, **updates}
@@ -288,4 +299,16 @@ def write_model_metadata(path: str | os.PathLike, updates: Mapping[str, Any], *,
     target = Path(output) if output is not None else path
     write_bytes_atomically(target, proto.SerializeToString())
     read_model_info(target)
+    export = target.with_suffix(".export.json")
+    if export.exists():
+        write_text_atomically(export, json.dumps(doc, indent=1) + "\n")
+    card_path = target.with_suffix(".card.json")
+    if card_path.exists():
+        try:
+            card = json.loads(card_path.read_text())
+        except ValueError as err:
+            msg = f"{card_path}: not a JSON document ({err}); expected the model card of {target.name}"
+            raise InputError(msg) from err
+        card["calibration"] = {k: doc.get(k) for k in CARD_CALIBRATION_KEYS}
+        write_text_atomically(card_path, json.dumps(card, indent=1) + "\n")
     return target
