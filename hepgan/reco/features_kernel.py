@@ -49,7 +49,8 @@ N_FIT_HEAD = 8
 # 103 against 97 ms/event at 100 x 50 (none at all: 135). Nothing here relies on NaN or inf.
 # Every helper of the feature kernel has the same flags, so that splitting it changed no bit;
 # the ones it shares keep their own (hepgan.reco.jit.kernel): hepgan.reco.helix's, the fit's
-# (hepgan.reco.roadfit, no fastmath: its guards test for NaN) and _phi_bin (the index's too).
+# (hepgan.reco.roadfit, without fastmath's no-NaN assumption: its guards test for NaN) and
+# _phi_bin (the index's too).
 _FAST = {"nnan", "ninf", "nsz", "arcp", "afn"}
 #: slack (mm) of _find_slots' bounds on a crossing before it is computed
 _SLACK = 1e-3
