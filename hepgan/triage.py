@@ -93,12 +93,13 @@ class TriageConfig:
     100 x 50) but 0.31-0.38 on ttbar at pile-up 0 and 0.45-0.48 at 50 and 200 (the hits of
     particles below the leftover pass's 0.3 GeV, loopers and secondaries stay on no track). A
     cut low enough to see noise on guns (0.09 / 0.23 with 10% / 30% noise hits) would flag
-    every collision, so 0.53 sits between the largest in-distribution share (0.486, ttbar
-    pile-up 200) and the smallest with 30% noise on ttbar pile-up 50 (0.579; 10% noise:
-    0.504-0.530, not flagged; measured with the engine's prompt first pass): it still sends
-    heavily noisy collision events to the classic chain and does not see noise on guns or a
-    wrong field (the file's field record catches that; 0.006 at 3 T). Chosen again when the engine gained its leftover pass, which took the
-    share from 0.56-0.60 to 0.45-0.48 at pile-up (it was 0.64 between 0.601 and 0.661).
+    every collision, so 0.53 sits between the largest in-distribution share (0.485, ttbar
+    pile-up 200) and the smallest with 30% noise on ttbar pile-up 50 (0.580; 10% noise:
+    0.503-0.530, not flagged; measured with the engine's confirmed prompt seeds): it still
+    sends heavily noisy collision events to the classic chain and does not see noise on guns
+    or a wrong field (the file's field record catches that; 0.006 at 3 T). Chosen again when
+    the engine gained its leftover pass, which took the share from 0.56-0.60 to 0.45-0.48 at
+    pile-up (it was 0.64 between 0.601 and 0.661).
     No sample comes near the low-score cut (at most 2.4% of tracks below 0.7, noise or
     not): 0.3 stays as a guard.
     Occupancy: the training spans 640 (ttbar, no pile-up) to 122k hits/event (pile-up 200);
