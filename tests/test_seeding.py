@@ -233,3 +233,23 @@ def test_confirmed_seeds_only_in_the_centre(ttbar_pu50_sample: Path) -> None:
     assert found_conf >= 0.985 * found_all, counts
     assert n_conf <= 0.92 * n_all, counts
     assert pure_conf / n_conf >= max(0.98, pure_all / n_all + 0.05), counts
+
+
+def test_the_grids_columns_change_the_time_not_the_seeds(ttbar_pu50_sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GRID_PHI_COLUMNS`` picks 128 or 512 phi columns by the event's pixel hits: only where a
+    row's phi look-up starts moves, so the seeds (and their order) must not; both the prompt and
+    the leftover pass's cuts (ttbar pile-up 50, seed 7: 17k pixel hits, below the switch)."""
+    data = read_events(ttbar_pu50_sample)
+    cols = _columns(data["hits"][0])
+    prompt = SeedingConfig(pt_min=0.4, d0_max=1.0, eta_max=3.0, max_seeds_per_middle=2, d0_in_rphi_chi2=True,
+                           confirmed_eta_max=1.5)  # fmt: skip
+    wide = SeedingConfig(pt_min=0.3, d0_max=5.0, d0_max_first_layer=2.5, eta_max=3.0, max_seeds_per_middle=3)
+    for config in (prompt, wide):
+        seeds = {}
+        for n_phi in (128, 512):
+            monkeypatch.setattr(hepgan.reco.seeding, "GRID_PHI_COLUMNS", ((0, n_phi),))
+            hepgan.reco.seeding._plan.cache_clear()
+            seeds[n_phi] = find_seeds(*cols, geometry=GENERIC_DETECTOR, config=config)
+        hepgan.reco.seeding._plan.cache_clear()
+        assert len(seeds[128]) > 1000
+        assert np.array_equal(seeds[128], seeds[512])

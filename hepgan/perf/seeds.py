@@ -60,7 +60,9 @@ def _uses() -> dict[int, SeedUse]:
         SeedUse(3101, "tune", "the error model's quality term (issue 16): pull widths checked on gun 1 x 100 (200 events), "
                 "with 3011 / 3012 and 5001 / 5050 / 5200"),
         SeedUse(3100, "tune", "the TrackML score against ACTS-5 at gun 100 x 50 with the leftover pass, and where the "
-                "surrogate's tracks take other particles' hits (3 events); 3011 (20 x 50) also chose the leftover pass"),
+                "surrogate's tracks take other particles' hits (3 events); 3011 (20 x 50) also chose the leftover pass; "
+                "3100, 3011, 5001 and 5200 are benchmarks/ab_revision.py's samples (speed changes against the engine "
+                "before them)"),
         SeedUse(5201, "tune", "benchmarks/ablation_leftover.py: the engine's prompt first pass and the leftover pass's "
                 "seeds per middle hit, chosen on displaced particles (ttbar pile-up 200, 8 events)"),
         *(SeedUse(s, "report", "hepgan bench: the events of the README's tables") for s in range(31, 40)),

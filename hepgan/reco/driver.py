@@ -54,7 +54,7 @@ from hepgan.io.schema import CLASSIC_TRACKS, TRACKS
 from hepgan.io.writable import check_writable
 from hepgan.reco.ambiguity import AmbiguityConfig
 from hepgan.reco.assignment import AssignmentConfig
-from hepgan.reco.engine import ENGINE_STAGES, cached_engine
+from hepgan.reco.engine import ENGINE_STAGES, NETWORK_BATCH, cached_engine
 from hepgan.reco.model_file import shipped_model_path
 from hepgan.reco.parallel import reconstruct_events
 from hepgan.reco.provenance import differences, provenance, recorded_provenance, resolve_field
@@ -115,7 +115,7 @@ class RecoOptions:
     threads: int = 1
     providers: str | tuple[str, ...] | None = None
     seed: int = 0
-    batch_size: int = 8192
+    batch_size: int = NETWORK_BATCH
     assignment: AssignmentConfig = field(default_factory=AssignmentConfig)
     ambiguity: AmbiguityConfig = field(default_factory=AmbiguityConfig)
     branch_map: BranchMap | None = None
@@ -525,7 +525,7 @@ def reconstruct_files(
     scheduler: str | None = None,
     progress: bool = True,
     seed: int = 0,
-    batch_size: int = 8192,
+    batch_size: int = NETWORK_BATCH,
     assignment: AssignmentConfig = AssignmentConfig(),  # noqa: B008  (frozen: a shared default is safe)
     ambiguity: AmbiguityConfig = AmbiguityConfig(),  # noqa: B008
     branch_map: BranchMap | None = None,

@@ -49,7 +49,7 @@ OUTWARD_HOLES = 2
 _OUTWARD_MARGIN = 5.0
 
 
-@kernel()
+@kernel(allocates=False)
 def _anchor(x, y, flat, lo, hi):
     """The last hit of flat[lo:hi] and two before it, each at least OUTWARD_SEP (transverse) from the
     next: positions in flat (-1 when the track is too short)."""
@@ -211,7 +211,7 @@ def _crossing(xc, yc, radius, h, xa, ya, za, cot, barrel, pos):
     return True, s, xc + radius * math.cos(ang), yc + radius * math.sin(ang), za + s * cot
 
 
-@kernel()
+@kernel(allocates=False)
 def _within(lay, cx, cy, cz, lay_barrel, lay_rmin, lay_rmax, lay_zmin, lay_zmax):
     if lay_barrel[lay]:
         return lay_zmin[lay] - _OUTWARD_MARGIN <= cz <= lay_zmax[lay] + _OUTWARD_MARGIN
@@ -219,7 +219,7 @@ def _within(lay, cx, cy, cz, lay_barrel, lay_rmin, lay_rmax, lay_zmin, lay_zmax)
     return lay_rmin[lay] - _OUTWARD_MARGIN <= r <= lay_rmax[lay] + _OUTWARD_MARGIN
 
 
-@kernel()
+@kernel(allocates=False)
 def _nearest_crossing(lay, idx, grid, rng, cx, cy, cz, xc, yc, radius, barrel, w_t, w_l):
     """Position in `idx` of the unused hit of layer `lay` nearest the crossing (cx, cy, cz)
     within w_t of the circle and w_l along the module's long axis; -1 when none. Only the grid

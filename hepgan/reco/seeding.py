@@ -15,11 +15,11 @@ Algorithm (all numbers in mm, rad, GeV, tesla):
    list of layers; every three consecutive layers give a triplet, plus the variants that skip
    one layer (module gaps, dead areas): (a, b, d) and (a, c, d) for crossings a, b, c, d.
    This is computed once per (geometry, config) and cached.
-2. *Grids.* The pixel hits are counting-sorted twice into flat arrays: per layer by phi
-   ("coarse" grid, for the wide doublet windows) and into z (barrel) / r (disk) rows of
-   15 mm x 128 phi columns ("fine" grid, for the small third-hit windows); each row is
-   sorted by phi, so a window is a few contiguous slices. Ties are broken by the
-   coordinates, so the order does not depend on the input order of the hits.
+2. *Grid.* The pixel hits are counting-sorted into a flat array: into z (barrel) / r (disk)
+   rows of 15 mm x 128 phi columns (512 in dense events, ``GRID_PHI_COLUMNS``); each row is
+   sorted by phi, so a window (the doublets' wide in phi, the third hits' small) is a few
+   contiguous slices. Ties are broken by the coordinates, so the order does not depend on the
+   input order of the hits.
 3. *Doublets from the middle hit.* For every middle hit and each triplet through its layer,
    the doublet partner is the inner or the outer layer, whichever has the smaller expected
    window (from the traced lines): z (r) from the z0 range, phi from the pt_min curvature
@@ -261,13 +261,15 @@ def _plan(geometry: Geometry, config: SeedingConfig) -> dict:
     rmax = np.array([la.r_max for la in layers], np.float64) + across
     zmin = np.array([la.z_min for la in layers], np.float64) - along
     zmax = np.array([la.z_max for la in layers], np.float64) + along
-    # two grids of the same hits: "coarse" (one row per layer, 1024 phi columns: each layer
-    # sorted by phi) for the wide doublet windows, "fine" (rows of 15 mm in z for barrels, in
-    # r for disks; 128 phi columns) for the small third-hit windows
+    # the hits' grid: rows of 15 mm in z for barrels, in r for disks, GRID_PHI_COLUMNS phi
+    # columns (where a row's phi look-up starts), by the event's pixel hits. Why one grid for
+    # both searches: the doublet windows are wide in phi but short along the layer; a per-layer
+    # phi sort (the doublets' grid until December 2026) scanned 3.7 times the hits in the window
+    # at ttbar pile-up 200, and reading the rows they touch took the seeder 0.87x the time, the
+    # same seeds (tuning seed 5200).
     umin = np.where(kind == _BARREL, zmin, rmin)
     umax = np.where(kind == _BARREL, zmax, rmax)
-    grids = {name: hit_grid.layout(umin, umax, row_width, n_phi)
-             for name, row_width, n_phi in (("coarse", None, 1024), ("fine", 15.0, 128))}  # fmt: skip
+    grids = {n_phi: hit_grid.layout(umin, umax, 15.0, n_phi) for _, n_phi in GRID_PHI_COLUMNS}
     first = -1
     if any(la.is_barrel for la in layers):
         first = int(np.argmin([la.position if la.is_barrel else np.inf for la in layers]))
@@ -321,6 +323,14 @@ def _plan(geometry: Geometry, config: SeedingConfig) -> dict:
         "pair_first": pair_first, "pair_third_start": pair_third_start, "pair_thirds": pair_thirds,
         "middle_pair_start": middle_pair_start, "cuts": tuple(float(c) for c in cuts),
     }  # fmt: skip
+
+
+#: phi columns of the seeder's grid: (least pixel hits of the event, columns), densest first.
+#: Why two: more columns shorten the scan from a column's first hit to a window in dense
+#: events (the seeder 0.93x the time at ttbar pile-up 200, 60k pixel hits, and on guns 100 x 50,
+#: 26k), but every cell costs in the grid's counting sort, which made small events slower
+#: (pile-up 0: 1.0 against 0.7 ms); at pile-up 50 (17k) they are even. The seeds are the same.
+GRID_PHI_COLUMNS = ((20_000, 512), (0, 128))
 
 
 # --------------------------------------------------------------------------- public API
@@ -405,7 +415,7 @@ def find_seeds(
     if sel.size < 3:
         return np.empty((0, 3), np.int32)
     layer = pl[sel].astype(np.int64)
-    # coordinates in float64 for the arithmetic, stored float32 in the grids (half the memory
+    # coordinates in float64 for the arithmetic, stored float32 in the grid (half the memory
     # traffic; 1e-7 relative is far below the 15 micron resolution)
     px = np.asarray(x, np.float64)[sel]
     py = np.asarray(y, np.float64)[sel]
@@ -413,16 +423,12 @@ def find_seeds(
     pr = np.sqrt(px * px + py * py)
     pphi = np.arctan2(py, px)
     u = np.where(plan["kind"][layer] == _BARREL, pz, pr)
-    grids = []
-    for name in ("coarse", "fine"):
-        uinv, n_rows, base, n_phi = plan["grids"][name]
-        order, offsets = hit_grid.build_grid(layer, pphi, u, pr, plan["umin"], uinv, n_rows, base, n_phi)
-        # coordinates in grid order, float32 (see above)
-        coords = tuple(c[order].astype(np.float32) for c in (px, py, pz, pr, pphi))
-        grids.append((*coords, order, offsets, base, n_phi, uinv, n_rows))
-    coarse = grids[0][:9]
-    fine = grids[1]
+    uinv, n_rows, base, n_phi = plan["grids"][next(n for least, n in GRID_PHI_COLUMNS if sel.size >= least)]
+    order, offsets = hit_grid.build_grid(layer, pphi, u, pr, plan["umin"], uinv, n_rows, base, n_phi)
+    # coordinates in grid order, float32 (see above)
+    coords = tuple(c[order].astype(np.float32) for c in (px, py, pz, pr, pphi))
+    grid = (*coords, order, offsets, base, n_phi, uinv, n_rows)
     layers = tuple(plan[k] for k in ("kind", "pos", "rmin", "rmax", "zmin", "zmax", "umin"))
     pairs = tuple(plan[k] for k in ("pair_first", "pair_third_start", "pair_thirds", "middle_pair_start"))
-    trip, _ = _seed_kernel(coarse, fine, layers, pairs, plan["cuts"])
+    trip, _ = _seed_kernel(grid, layers, pairs, plan["cuts"])
     return sel[trip].astype(np.int32).reshape(-1, 3)

@@ -1,7 +1,7 @@
-"""The seeding kernel (numba): the triplet search over the grids of the pixel hits.
+"""The seeding kernel (numba): the triplet search over the grid of the pixel hits.
 
 The algorithm and its cuts are described in :mod:`hepgan.reco.seeding`, which builds the
-inputs (the plan of layer triplets, the grids) and calls :func:`seed_kernel`. The search is
+inputs (the plan of layer triplets, the grid) and calls :func:`seed_kernel`. The search is
 split along the algorithm's steps, one small function each:
 
 * :func:`_triplets_of_middle`: every layer pair (middle, doublet partner) of one middle hit;
@@ -12,10 +12,9 @@ split along the algorithm's steps, one small function each:
 
 Inputs are grouped in tuples, always unpacked the same way:
 
-* ``coarse`` = (x, y, z, r, phi, order, offsets, base, n_phi): the pixel hits in coarse-grid
-  order (each layer one row sorted by phi), float32 mm / rad; both grids are
-  :mod:`hepgan.reco.hit_grid`'s;
-* ``fine`` = (x, y, z, r, phi, order, offsets, base, n_phi, uinv, n_rows): in fine-grid order;
+* ``fine`` = (x, y, z, r, phi, order, offsets, base, n_phi, uinv, n_rows): the pixel hits in
+  the order of a :mod:`hepgan.reco.hit_grid` grid (rows along each layer, each sorted by phi),
+  float32 mm / rad; the doublet partners and the third hits are read from it row by row;
 * ``layers`` = (kind, pos, rmin, rmax, zmin, zmax, umin) per pixel layer (mm);
 * ``plan`` = (pair_first, pair_third_start, pair_thirds, middle_pair_start);
 * ``cuts``: a tuple of floats indexed by the ``C_*`` constants below.
@@ -121,13 +120,13 @@ def _line_window(la, kind, pos, rmin, rmax, zmin, zmax, rm, zm, z0_lo, z0_hi):
 
 
 @kernel(error_model="numpy")
-def seed_kernel(coarse, fine, layers, plan, cuts):
+def seed_kernel(fine, layers, plan, cuts):
     """Triplets of one event (the tuples are described in the module docstring).
 
     Returns ((n, 3) int64 pixel-hit numbers (inner, middle, outer), grouped by middle hit in
     fine-grid order, best first; counters: first-layer candidates, doublets, third-layer
     candidates, triplets passing, confirmed seeds kept)."""
-    n_hits = coarse[0].shape[0]
+    n_hits = fine[0].shape[0]
     out = np.empty((n_hits * int(cuts[C_KEEP]), 3), np.int64)
     stats = np.zeros(5, np.int64)
     rng = np.empty(4, np.float64)
@@ -138,12 +137,12 @@ def seed_kernel(coarse, fine, layers, plan, cuts):
         np.empty(CAPACITY, np.int64), np.empty(CAPACITY, np.float64), np.empty(CAPACITY, np.float64),
         np.empty(CAPACITY, np.float64),
     )  # fmt: skip
-    n_out = _search(coarse, fine, layers, plan, cuts, rng, orng, cand, out, stats)
+    n_out = _search(fine, layers, plan, cuts, rng, orng, cand, out, stats)
     return out[:n_out], stats
 
 
 @kernel(error_model="numpy", allocates=False)
-def _search(coarse, fine, layers, plan, cuts, rng, orng, cand, out, stats):
+def _search(fine, layers, plan, cuts, rng, orng, cand, out, stats):
     """The loop over middle hits, with the buffers of :func:`seed_kernel`; returns the number
     of seeds written to `out`. Apart from seed_kernel so that it runs without reference
     counting (see ``hepgan.reco.jit.kernel``)."""
@@ -159,7 +158,7 @@ def _search(coarse, fine, layers, plan, cuts, rng, orng, cand, out, stats):
         # middle hits in fine-grid order (z or r rows, then phi): consecutive middle hits
         # have overlapping windows, so the grid cells they read stay in cache
         for m in range(f_offsets[f_base[b]], f_offsets[f_base[b + 1]]):
-            n_cand = _triplets_of_middle(m, p_lo, p_hi, coarse, fine, layers, plan, cuts, rng, orng, cand, stats)
+            n_cand = _triplets_of_middle(m, p_lo, p_hi, fine, layers, plan, cuts, rng, orng, cand, stats)
             if n_cand == 0:
                 continue
             _confirm(cand, n_cand, cuts[C_CONF_K])
@@ -170,11 +169,11 @@ def _search(coarse, fine, layers, plan, cuts, rng, orng, cand, out, stats):
 
 
 @kernel(error_model="numpy", allocates=False, inline="always")
-def _triplets_of_middle(m, p_lo, p_hi, coarse, fine, layers, plan, cuts, rng, orng, cand, stats):
+def _triplets_of_middle(m, p_lo, p_hi, fine, layers, plan, cuts, rng, orng, cand, stats):
     """Candidates of middle hit `m` (fine-grid position) over its layer pairs p_lo..p_hi;
     returns how many are in `cand`."""
     kind, pos, rmin, rmax, zmin, zmax, _ = layers
-    c_offsets, c_base, c_nphi = coarse[6], coarse[7], coarse[8]
+    f_offsets, f_base, f_nphi, f_uinv, f_nrows = fine[6], fine[7], fine[8], fine[9], fine[10]
     rm = fine[3][m]
     zm = fine[2][m]
     phim = fine[4][m]
@@ -203,23 +202,26 @@ def _triplets_of_middle(m, p_lo, p_hi, coarse, fine, layers, plan, cuts, rng, or
             + d0_cut * (1.0 / r_in - 1.0 / r_out) + 4.0 * res / r_in
         )  # fmt: skip
         n_seg = _phi_ranges(phim - dphi_win, phim + dphi_win, rng)
-        row_end = c_offsets[c_base[f + 1]]
-        for s in range(n_seg):
-            j = _first_in_row(c_offsets, c_base[f], rng[2 * s], c_nphi)
-            n_cand = _doublets_in_range(
-                m, p, f, f_outward, j, row_end, rng[2 * s], rng[2 * s + 1], u_lo, u_hi,
-                coarse, fine, layers, plan, cuts, orng, cand, n_cand, stats,
-            )  # fmt: skip
+        row_lo, row_hi = _rows(f, u_lo, u_hi, layers[6], f_uinv, f_nrows)
+        for row in range(row_lo, row_hi + 1):
+            rbase = f_base[f] + row * f_nphi
+            row_end = f_offsets[rbase + f_nphi]
+            for s in range(n_seg):
+                j = _first_in_row(f_offsets, rbase, rng[2 * s], f_nphi)
+                n_cand = _doublets_in_range(
+                    m, p, f, f_outward, j, row_end, rng[2 * s], rng[2 * s + 1], u_lo, u_hi,
+                    fine, layers, plan, cuts, orng, cand, n_cand, stats,
+                )  # fmt: skip
     return n_cand
 
 
 @kernel(error_model="numpy", allocates=False, inline="always")
 def _doublets_in_range(m, p, f, f_outward, j, row_end, ph_lo, ph_hi, u_lo, u_hi,
-                       coarse, fine, layers, plan, cuts, orng, cand, n_cand, stats):  # fmt: skip
-    """Doublets of middle hit `m` with the partner-layer hits from coarse position `j` on,
-    within [ph_lo, ph_hi] in phi and [u_lo, u_hi] along the layer; each searched for its
-    third hits. Returns the new number of candidates."""
-    cz, cr, cphi = coarse[2], coarse[3], coarse[4]
+                       fine, layers, plan, cuts, orng, cand, n_cand, stats):  # fmt: skip
+    """Doublets of middle hit `m` with the partner-layer hits from grid position `j` on, up
+    to `row_end` (one row), within [ph_lo, ph_hi] in phi and [u_lo, u_hi] along the layer;
+    each searched for its third hits. Returns the new number of candidates."""
+    fz, fr, fphi = fine[2], fine[3], fine[4]
     rm = fine[3][m]
     zm = fine[2][m]
     phim = fine[4][m]
@@ -227,26 +229,26 @@ def _doublets_in_range(m, p, f, f_outward, j, row_end, ph_lo, ph_hi, u_lo, u_hi,
     pair_third_start, pair_thirds = plan[1], plan[2]
     f_barrel = kind[f] == BARREL
     while j < row_end:
-        phj = cphi[j]
+        phj = fphi[j]
         if phj > ph_hi:
             break
         h = j
         j += 1
         if phj < ph_lo:
             continue
-        uj = cz[h] if f_barrel else cr[h]
+        uj = fz[h] if f_barrel else fr[h]
         if uj < u_lo or uj > u_hi:
             continue
         stats[0] += 1
         # doublet (first-layer hit h, middle m), ordered by radius
         if f_outward:
-            dr = cr[h] - rm
-            cot = (cz[h] - zm) / dr
+            dr = fr[h] - rm
+            cot = (fz[h] - zm) / dr
             z0 = zm - cot * rm
             dphi = _wrap(phj - phim)
         else:
-            dr = rm - cr[h]
-            cot = (zm - cz[h]) / dr
+            dr = rm - fr[h]
+            cot = (zm - fz[h]) / dr
             z0 = zm - cot * rm
             dphi = _wrap(phim - phj)
         if dr < 1.0 or abs(cot) > cuts[C_COT_MAX] or abs(z0) > cuts[C_Z0_MAX]:
@@ -257,7 +259,7 @@ def _doublets_in_range(m, p, f, f_outward, j, row_end, ph_lo, ph_hi, u_lo, u_hi,
         for q in range(pair_third_start[p], pair_third_start[p + 1]):
             n_cand = _third_hits(
                 m, h, f, pair_thirds[q], f_outward, dr, cot, slope, sin_t,
-                coarse, fine, layers, cuts, orng, cand, n_cand, stats,
+                fine, layers, cuts, orng, cand, n_cand, stats,
             )  # fmt: skip
     return n_cand
 
@@ -323,8 +325,8 @@ def _third_window(g, f_outward, rm, zm, phim, r_first, dr, cot, slope, sin_t, la
 
 
 @kernel(error_model="numpy", allocates=False, inline="always")
-def _third_hits(m, h, f, g, f_outward, dr, cot, slope, sin_t, coarse, fine, layers, cuts, orng, cand, n_cand, stats):
-    """Third hits on layer `g` of the doublet (coarse hit `h` on layer `f`, fine middle hit
+def _third_hits(m, h, f, g, f_outward, dr, cot, slope, sin_t, fine, layers, cuts, orng, cand, n_cand, stats):
+    """Third hits on layer `g` of the doublet (grid hit `h` on layer `f`, middle hit
     `m`), each a candidate when it passes :func:`_triplet_chi2`. Returns the new number of
     candidates."""
     fz, fr, fphi, f_offsets, f_base, f_nphi, f_uinv, f_nrows = (
@@ -338,10 +340,9 @@ def _third_hits(m, h, f, g, f_outward, dr, cot, slope, sin_t, coarse, fine, laye
         fine[10],
     )
     xm, ym, zm, rm, phim = fine[0][m], fine[1][m], fz[m], fr[m], fphi[m]
-    cx, cy, cr, corder = coarse[0], coarse[1], coarse[3], coarse[5]
     fx, fy, forder = fine[0], fine[1], fine[5]
     ok, o_lo, o_hi, wph_lo, wph_hi = _third_window(
-        g, f_outward, rm, zm, phim, cr[h], dr, cot, slope, sin_t, layers, cuts
+        g, f_outward, rm, zm, phim, fr[h], dr, cot, slope, sin_t, layers, cuts
     )
     if not ok:
         return n_cand
@@ -365,18 +366,18 @@ def _third_hits(m, h, f, g, f_outward, dr, cot, slope, sin_t, coarse, fine, laye
                 stats[2] += 1
                 # the triplet inner -> middle -> outer
                 if f_outward:
-                    xa, ya, xo, yo, la_in, la_out = fx[o], fy[o], cx[h], cy[h], g, f
+                    xa, ya, xo, yo, la_in, la_out = fx[o], fy[o], fx[h], fy[h], g, f
                 else:
-                    xa, ya, xo, yo, la_in, la_out = cx[h], cy[h], fx[o], fy[o], f, g
+                    xa, ya, xo, yo, la_in, la_out = fx[h], fy[h], fx[o], fy[o], f, g
                 ok, chi2, kappa = _triplet_chi2(
-                    phk, fr[o], fz[o], xa, ya, xm, ym, xo, yo, la_in, rm, zm, phim, cr[h], f_outward,
+                    phk, fr[o], fz[o], xa, ya, xm, ym, xo, yo, la_in, rm, zm, phim, fr[h], f_outward,
                     dr, cot, slope, sin_t, cuts,
                 )  # fmt: skip
                 if not ok:
                     continue
                 stats[3] += 1
-                hit_in = corder[h] if not f_outward else forder[o]
-                hit_out = forder[o] if not f_outward else corder[h]
+                hit_in = forder[h] if not f_outward else forder[o]
+                hit_out = forder[o] if not f_outward else forder[h]
                 n_cand = _add_candidate(cand, n_cand, hit_in, hit_out, la_in, la_out, chi2, kappa)
     return n_cand
 
