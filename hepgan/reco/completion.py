@@ -82,8 +82,8 @@ PARTNER_LEAK = 0.1
 
 
 @kernel(allocates=False)
-def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_long0, leak, r_lo, r_hi, z_span):
-    """Position in `idx` of the unused hit of layer `la` that best continues hit i on an
+def _partner_of(i, xi, yi, zi, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_long0, leak, r_lo, r_hi, z_span):
+    """Position in `idx` of the unused hit of layer `la` that best continues hit i (at xi, yi, zi) on an
     overlapping module, -1 when none: the line from i along the track's direction u is taken
     to the other hit's radius (barrel) or z (disk), and the residuals there, along r*phi and
     along the module's long axis (z on a barrel, r on a disk), must be within PARTNER_N sigma
@@ -92,13 +92,13 @@ def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_lo
     extent; z_span: their z extent (mm), for the bounds below; `rng`: scratch (4,)."""
     order, phi_sorted, xs, ys, zs, used_s, rs = idx
     offsets, base, n_phi, umin, uinv, n_rows = grid
-    r = math.hypot(x[i], y[i])
+    r = math.hypot(xi, yi)
     dphi = _OVERLAP_REACH / max(r, 1.0)
-    phi_i = math.atan2(y[i], x[i])
+    phi_i = math.atan2(yi, xi)
     ut = math.hypot(ux, uy)
     dr_max = max(r - r_lo, r_hi - r)
     w_long_max = PARTNER_N * math.sqrt(w_long0 * w_long0 + (PARTNER_BETA * PARTNER_REACH) ** 2)
-    rad = (x[i] * ux + y[i] * uy) / max(r, 1e-9)  # d r / d t along the line
+    rad = (xi * ux + yi * uy) / max(r, 1e-9)  # d r / d t along the line
     # Why: the phi window spans the layer's whole length (thousands of hits on the innermost
     # layer at pile-up 200). q = i + t u + residual, with t fixed by r_q (barrel) or z_q (disk),
     # so |t| <= t_max from the layer's radial extent (z extent) and PARTNER_REACH, and then
@@ -115,7 +115,7 @@ def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_lo
         r_bound = t_max * ut + w_long_max
     z_bound = z_bound * (1.0 + 1e-9) + 1e-9
     r_bound = r_bound * (1.0 + 1e-9) + 1e-9
-    ui, u_bound = (z[i], z_bound) if barrel else (r, r_bound)
+    ui, u_bound = (zi, z_bound) if barrel else (r, r_bound)
     row_lo, row_hi = row_span(la, ui - u_bound, ui + u_bound, umin, uinv, n_rows)
     n_seg = phi_ranges(phi_i - dphi, phi_i + dphi, rng)
     best, best_d = -1, 1.0
@@ -123,7 +123,7 @@ def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_lo
         for g in range(n_seg):
             start, stop = row_run(offsets, base, n_phi, la, row, rng[2 * g], rng[2 * g + 1], phi_sorted)
             for k in range(start, stop):
-                if abs(zs[k] - z[i]) > z_bound or abs(rs[k] - r) > r_bound:
+                if abs(zs[k] - zi) > z_bound or abs(rs[k] - r) > r_bound:
                     continue
                 if used_s[k] or order[k] == i:
                     continue
@@ -134,10 +134,10 @@ def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_lo
                 else:
                     if abs(uz) < 1e-9:
                         continue
-                    t = (zs[k] - z[i]) / uz
+                    t = (zs[k] - zi) / uz
                 if abs(t) > PARTNER_REACH:
                     continue
-                px, py, pz = x[i] + t * ux, y[i] + t * uy, z[i] + t * uz
+                px, py, pz = xi + t * ux, yi + t * uy, zi + t * uz
                 rp = math.hypot(px, py)
                 res_phi = ((ys[k] - py) * px - (xs[k] - px) * py) / rp
                 res_long = zs[k] - pz if barrel else rs[k] - rp
@@ -151,9 +151,11 @@ def _partner_of(i, x, y, z, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_lo
 
 
 @kernel()
-def _partner_kernel(x, y, z, idx, grid, layer_r_lo, layer_r_hi, layer_z_span, layer, barrel, sig_phi, sig_long,
+def _partner_kernel(xf, yf, zf, lf, idx, grid, layer_r_lo, layer_r_hi, layer_z_span, barrel, sig_phi, sig_long,
                     flat, nhits, d0, phi, theta, qop, bfield):  # fmt: skip
-    """Every hit of every track gets its overlapping-module partner (if any), inserted after it."""
+    """Every hit of every track gets its overlapping-module partner (if any), inserted after it.
+    xf, yf, zf, lf: the position and layer of each hit of `flat`, gathered beforehand (why: read
+    through `flat`, each costs a cache miss at pile-up, a third of the search's time)."""
     n_tracks = len(nhits)
     partner = np.full(len(flat), -1, dtype=np.int64)
     rng = np.empty(4)
@@ -163,16 +165,17 @@ def _partner_kernel(x, y, z, idx, grid, layer_r_lo, layer_r_hi, layer_z_span, la
         st, ct = math.sin(theta[t]), math.cos(theta[t])
         for s in range(nhits[t]):
             i = flat[start + s]
-            lay = layer[i]
+            lay = lf[start + s]
             if lay < 0:
                 continue
+            xi, yi = xf[start + s], yf[start + s]
             # tangent of the circle at the hit, in the direction of flight
-            ux = -(y[i] - yc) / (h * radius) * st
-            uy = (x[i] - xc) / (h * radius) * st
+            ux = -(yi - yc) / (h * radius) * st
+            uy = (xi - xc) / (h * radius) * st
             w_phi0 = math.sqrt(2.0) * sig_phi[lay]
             w_long0 = math.sqrt(2.0) * sig_long[lay]
             leak = 0.0 if barrel[lay] else PARTNER_LEAK * sig_long[lay]
-            q = _partner_of(i, x, y, z, idx, grid, rng, lay, ux, uy, ct, barrel[lay], w_phi0, w_long0, leak,
+            q = _partner_of(i, xi, yi, zf[start + s], idx, grid, rng, lay, ux, uy, ct, barrel[lay], w_phi0, w_long0, leak,
                             layer_r_lo[lay], layer_r_hi[lay], layer_z_span[lay])  # fmt: skip
             if q >= 0:
                 idx[5][q] = True
@@ -202,14 +205,24 @@ def _nearest_on_layer(lay_lo, lay_hi, pix, cx, cy, xc, yc, radius, h, px, py, z0
     dphi = _INNER_REACH / max(r, 1.0)
     phi_c = math.atan2(cy, cx)
     best, best_d = -1, 1.0
+    # the transverse test on squared distances first, with a relative slack of 1e-9 that only
+    # lets through what the exact test after it may reject: the phi window spans the layer's
+    # whole length (~120 hits a look-up at ttbar pile-up 200) and hypot costs ~20 ns a hit
+    d2_hi = (radius + win_t) ** 2 * (1.0 + 1e-9)
+    d2_lo = (radius - win_t) ** 2 * (1.0 - 1e-9) if radius > win_t else -1.0
     for wrap in (-2.0 * math.pi, 0.0, 2.0 * math.pi):
         a = np.searchsorted(phi_sorted[lay_lo:lay_hi], phi_c + wrap - dphi) + lay_lo
         b = np.searchsorted(phi_sorted[lay_lo:lay_hi], phi_c + wrap + dphi) + lay_lo
         for q in range(a, b):
             if used_s[q]:
                 continue
-            # the transverse distance first: it rejects nearly every hit, without the angle
-            rt = abs(math.hypot(xs[q] - xc, ys[q] - yc) - radius) / win_t
+            dx = xs[q] - xc
+            dy = ys[q] - yc
+            d2 = dx * dx + dy * dy
+            if d2 > d2_hi or d2 < d2_lo:
+                continue
+            # the transverse distance before the angle: two hits in three go here
+            rt = abs(math.hypot(dx, dy) - radius) / win_t
             if rt >= 1.0:
                 continue
             ang = _arc_angle(xc, yc, px, py, xs[q], ys[q], h)
@@ -229,15 +242,18 @@ def _arc_length(x, y, xc, yc, radius, h, px, py):
 
 
 @kernel()
-def _inward_kernel(x, y, layer, pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat, nhits, d0, z0, phi,
-                   theta, qop, err_d0, err_z0, err_phi, err_theta, bfield, n_seed):  # fmt: skip
+def _inward_kernel(x, y, xf, yf, lf, pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat, nhits, d0, z0,
+                   phi, theta, qop, err_d0, err_z0, err_phi, err_theta, bfield, n_seed):  # fmt: skip
     """Hits on the pixel layers each track's helix crosses before its last seed hit and holds no
     hit on (inside the seed, or skipped between its hits); the track's first hits (these and
-    the seed's) come out ordered along the helix. Returns (flat, nhits)."""
+    the seed's) come out ordered along the helix. Returns (flat, nhits). xf, yf, lf: x, y and
+    the layer of each hit of `flat`, gathered beforehand (see _partner_kernel)."""
     n_tracks = len(nhits)
     n_layers = len(pix_layers)
     found = np.full(n_tracks * n_layers, -1, dtype=np.int64)
     n_found = np.zeros(n_tracks, dtype=np.int64)
+    # held_by[lay] == t: track t has a hit on layer lay (one pass over its hits, not one per layer)
+    held_by = np.full(pix_layers.max() + 1 if n_layers else 0, -1, dtype=np.int64)
     start = 0
     for t in range(n_tracks):
         xc, yc, radius, h = perigee_to_circle(d0[t], phi[t], theta[t], qop[t], bfield)
@@ -250,16 +266,27 @@ def _inward_kernel(x, y, layer, pix, block_lo, block_hi, pix_layers, pix_barrel,
         cot = math.cos(theta[t]) / math.sin(theta[t])
         s_last = 0.0
         for k in range(n_s):
-            s_last = max(s_last, _arc_length(x[flat[start + k]], y[flat[start + k]], xc, yc, radius, h, px, py))
+            s_last = max(s_last, _arc_length(xf[start + k], yf[start + k], xc, yc, radius, h, px, py))
+        for k in range(nhits[t]):
+            lay = lf[start + k]
+            if 0 <= lay < held_by.shape[0]:
+                held_by[lay] = t
         st = math.sin(theta[t])
+        # Why the bounds below: most pixel layers are not crossed before the last seed hit, and
+        # a crossing (trigonometry) costs more than the look-up. Arc length to a barrel of radius
+        # pos >= the chord from the perigee point >= pos - |perigee|; to a disk it is (pos - z0)
+        # / cot. Each with a slack against rounding, so that they skip only layers the exact test
+        # `s >= s_last - 1` after the crossing would.
+        s_stop = (s_last - 1.0) * (1.0 + 1e-9) + 1e-9
+        r_peri = abs(dc - radius)
         for m in range(n_layers):
             lay = pix_layers[m]
-            held = False
-            for k in range(nhits[t]):
-                if layer[flat[start + k]] == lay:
-                    held = True
-                    break
-            if held:
+            if held_by[lay] == t:
+                continue
+            if pix_barrel[m]:
+                if pix_pos[m] - r_peri > s_stop:
+                    continue
+            elif cot == 0.0 or (pix_pos[m] - z0[t]) / cot > s_stop:
                 continue
             if pix_barrel[m]:
                 s, cx, cy, _cz, _ux, _uy, ok = crossing_barrel(xc, yc, radius, h, phi[t], z0[t], cot, pix_pos[m], 0.0)
@@ -391,7 +418,8 @@ def complete_tracks(
     block_lo, block_hi = blocks[0][blocks[1][:-1]], blocks[0][blocks[1][1:]]
     cols = [p[:, k].copy() for k in range(5)]
     flat64, nhits64 = _inward_kernel(
-        x64, y64, layer, pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos, flat64, nhits64, *cols,
+        x64, y64, x64[flat64], y64[flat64], layer[flat64], pix, block_lo, block_hi, pix_layers, pix_barrel, pix_pos,
+        flat64, nhits64, *cols,
         e[:, 0].copy(), e[:, 1].copy(), e[:, 2].copy(), e[:, 3].copy(), float(bfield), int(n_seed),
     )  # fmt: skip
     used[flat64] = True
@@ -411,8 +439,8 @@ def complete_tracks(
         res[:, 0].copy(), res[:, 1].copy(), flat64, nhits64, cols[3], cols[4], e[:, 3].copy(),
     )  # fmt: skip
     out, counts = _partner_kernel(
-        x64, y64, z64, idx, grid, layer_r_lo, layer_r_hi, layer_z_span, layer, barrel, res[:, 0].copy(),
-        res[:, 1].copy(), flat64, nhits64,
+        x64[flat64], y64[flat64], z64[flat64], layer[flat64], idx, grid, layer_r_lo, layer_r_hi, layer_z_span,
+        barrel, res[:, 0].copy(), res[:, 1].copy(), flat64, nhits64,
         cols[0], cols[2], cols[3], cols[4], float(bfield),
     )  # fmt: skip
     return out.astype(np.asarray(flat).dtype), counts.astype(np.asarray(nhits).dtype)

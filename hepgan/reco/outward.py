@@ -103,13 +103,14 @@ def outward_kernel(x, y, z, layer, idx, grid, lay_barrel, lay_pos, lay_rmin, lay
         xc, yc, radius, h, ok = circle_through(x[ic], y[ic], x[ib], y[ib], x[ia], y[ia])
         if not ok:
             continue
+        angles = _circle_angles(xc, yc, x[ia], y[ia])
         # the surfaces beyond the last hit, in crossing order (the order stays when the circle
         # moves on; each crossing is recomputed then)
         n_cross = 0
         for lay in range(n_layers):
             if offsets[base[lay + 1]] == offsets[base[lay]]:
                 continue  # no hit on the layer
-            ok, s, cx, cy, cz = _crossing(xc, yc, radius, h, x[ia], y[ia], z[ia], cot, lay_barrel[lay], lay_pos[lay])
+            ok, s, cx, cy, cz = _crossing(xc, yc, radius, h, angles, z[ia], cot, lay_barrel[lay], lay_pos[lay])
             if not ok or not _within(lay, cx, cy, cz, lay_barrel, lay_rmin, lay_rmax, lay_zmin, lay_zmax):
                 continue
             k = n_cross
@@ -123,7 +124,7 @@ def outward_kernel(x, y, z, layer, idx, grid, lay_barrel, lay_pos, lay_rmin, lay
         holes = 0
         for j in range(n_cross):
             lay = cross_l[j]
-            ok, s, cx, cy, cz = _crossing(xc, yc, radius, h, x[ia], y[ia], z[ia], cot, lay_barrel[lay], lay_pos[lay])
+            ok, s, cx, cy, cz = _crossing(xc, yc, radius, h, angles, z[ia], cot, lay_barrel[lay], lay_pos[lay])
             if not ok:
                 continue
             la_a = layer[ia]
@@ -167,6 +168,7 @@ def outward_kernel(x, y, z, layer, idx, grid, lay_barrel, lay_pos, lay_rmin, lay
                 if ok and nh == h:
                     xc, yc, radius = nxc, nyc, nr
                     ic, ib, ia = ib, ia, i_new
+                    angles = _circle_angles(xc, yc, x[ia], y[ia])
     out = np.empty(len(flat) + n_found.sum(), dtype=flat.dtype)
     pos, start = 0, 0
     for t in range(n_tracks):
@@ -181,18 +183,27 @@ def outward_kernel(x, y, z, layer, idx, grid, lay_barrel, lay_pos, lay_rmin, lay
 
 
 @kernel()
-def _crossing(xc, yc, radius, h, xa, ya, za, cot, barrel, pos):
+def _circle_angles(xc, yc, xa, ya):
+    """What :func:`_crossing` needs of the circle and its hit a, the same for every surface
+    (why apart: the atan2 and hypot cost more than the rest of a crossing, and the outward
+    search crosses each track's circle with every layer): the angle of a around the centre,
+    the centre's distance from the beam line and direction to it, a's radius."""
+    return math.atan2(ya - yc, xa - xc), math.hypot(xc, yc), math.atan2(-yc, -xc), math.hypot(xa, ya)
+
+
+@kernel()
+def _crossing(xc, yc, radius, h, angles, za, cot, barrel, pos):
     """Crossing of the circle (from the hit a onward, in the direction h) with a barrel of
-    radius `pos` or the disk at z = `pos`: (ok, s from a, x, y, z), z along cot from a."""
-    ang0 = math.atan2(ya - yc, xa - xc)
+    radius `pos` or the disk at z = `pos`: (ok, s from a, x, y, z), z along cot from a;
+    `angles`: :func:`_circle_angles` of the circle and a."""
+    ang0, d, base, ra = angles
     if barrel:
-        d = math.hypot(xc, yc)
-        if d == 0.0 or d > radius + pos or d < abs(radius - pos) or pos <= math.hypot(xa, ya) + 1.0:
+        if d == 0.0 or d > radius + pos or d < abs(radius - pos) or pos <= ra + 1.0:
             return False, 0.0, 0.0, 0.0, 0.0
         # the two points at distance pos from the origin on the circle: angle around the centre
+        # (base: the direction from the centre to the origin)
         cos_b = (radius * radius + d * d - pos * pos) / (2.0 * radius * d)
         beta = math.acos(min(max(cos_b, -1.0), 1.0))
-        base = math.atan2(-yc, -xc)  # direction from the centre to the origin
         best = 1e30
         for sign in (-1.0, 1.0):
             dang = h * (base + sign * beta - ang0)
@@ -234,6 +245,9 @@ def _nearest_crossing(lay, idx, grid, rng, cx, cy, cz, xc, yc, radius, barrel, w
     row_lo, row_hi = row_span(lay, uc - w_l, uc + w_l, umin, uinv, n_rows)
     n_seg = phi_ranges(phi_c - dphi, phi_c + dphi, rng)
     best, best_d = -1, 1.0
+    # squared distances before hypot, as in hepgan.reco.completion._nearest_on_layer
+    d2_hi = (radius + w_t) ** 2 * (1.0 + 1e-9)
+    d2_lo = (radius - w_t) ** 2 * (1.0 - 1e-9) if radius > w_t else -1.0
     for row in range(row_lo, row_hi + 1):
         for g in range(n_seg):
             start, stop = row_run(offsets, base, n_phi, lay, row, rng[2 * g], rng[2 * g + 1], phi_sorted)
@@ -243,7 +257,12 @@ def _nearest_crossing(lay, idx, grid, rng, cx, cy, cz, xc, yc, radius, barrel, w
                 dl = (zs[k] - cz) / w_l if barrel else (rs[k] - rc) / w_l
                 if abs(dl) >= 1.0:
                     continue
-                dt = (math.hypot(xs[k] - xc, ys[k] - yc) - radius) / w_t
+                dx = xs[k] - xc
+                dy = ys[k] - yc
+                d2 = dx * dx + dy * dy
+                if d2 > d2_hi or d2 < d2_lo:
+                    continue
+                dt = (math.hypot(dx, dy) - radius) / w_t
                 d = dt * dt + dl * dl
                 if abs(dt) < 1.0 and d < best_d:
                     best, best_d = k, d
