@@ -51,6 +51,7 @@ import math
 
 import numpy as np
 
+from hepgan.reco.features import hit_polar
 from hepgan.reco.helix import _arc_angle, crossing_barrel, crossing_endcap, perigee_to_circle
 from hepgan.reco.hit_grid import build_grid, layout, phi_ranges, row_run, row_span
 from hepgan.reco.jit import kernel
@@ -365,7 +366,7 @@ def _grid_layouts(geometry, long_sigma: tuple) -> tuple:
 
 
 def complete_tracks(
-    x, y, z, layer, flat, nhits, params, errors, *, geometry, bfield: float, resolution, n_seed: int = 3
+    x, y, z, layer, flat, nhits, params, errors, *, geometry, bfield: float, resolution, n_seed: int = 3, polar=None
 ):
     """Tracks with their inner-layer hits prepended, their hits on the surfaces beyond their last
     hit appended, and the overlapping-module partner of each of their hits inserted after it.
@@ -381,6 +382,7 @@ def complete_tracks(
         geometry: `hepgan.reco.geometry.Geometry`; bfield: tesla.
         resolution: (n_layers, 2) hit resolution (mm) per layer of `geometry`, along r*phi and
             along the module's long axis (``hepgan.reco.features.LayerTable.sigma0``).
+        polar: the hits' (r, phi) when the caller has them (``hepgan.reco.features.hit_polar``).
 
     Returns:
         ``(flat, nhits)`` completed (same dtypes). No hit already on a track is taken.
@@ -402,7 +404,8 @@ def complete_tracks(
     # every hit on a known layer, in grid order; the scans read the coordinates and use flags
     # in that order instead of jumping through the event's arrays (a cache miss per hit)
     known = np.flatnonzero(layer >= 0)
-    k_layer, k_phi, k_r = layer[known], np.arctan2(y64[known], x64[known]), np.hypot(x64[known], y64[known])
+    r_all, phi_all = polar if polar is not None else hit_polar(x64, y64)
+    k_layer, k_phi, k_r = layer[known], phi_all[known], r_all[known]
     k_u = np.where(barrel[k_layer], z64[known], k_r)
 
     def in_grid(sel, grid_layout):

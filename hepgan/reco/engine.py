@@ -78,7 +78,7 @@ from hepgan.io.schema import TRACK_PARAMETERS, TRACKS
 from hepgan.reco.ambiguity import AmbiguityConfig, preselect_seeds, resolve
 from hepgan.reco.assignment import AssignmentConfig, assign_hits
 from hepgan.reco.completion import complete_tracks
-from hepgan.reco.features import fit_features, layer_table, road_features
+from hepgan.reco.features import fit_features, hit_polar, layer_table, road_features
 from hepgan.reco.model_file import OUTPUTS, is_dynamic, read_model_info, shipped_model_path
 from hepgan.reco.seeding import SeedingConfig, drop_duplicate_seeds, find_seeds
 from hepgan.reco.uncertainty import covariance_columns
@@ -318,12 +318,16 @@ class Engine:
         layer = self.geometry.layer_index(volume_id, layer_id)
         ms["seeding"] += (time.perf_counter() - t0) * 1e3
         first, leftover = self.pass_seeding()
-        tracks = self._pass(x, y, z, volume_id, layer_id, layer, first, event_id, 0, quality, ms)
+        # the hits' r and phi, once for the features and the completion of both passes
+        t0 = time.perf_counter()
+        polar = hit_polar(x, y)
+        ms["features"] += (time.perf_counter() - t0) * 1e3
+        tracks = self._pass(x, y, z, volume_id, layer_id, layer, polar, first, event_id, 0, quality, ms)
         if leftover is not None:
             # the leftover pass: the hits no track took
             left = layer.copy()
             left[tracks["track_hit_index"]] = -1
-            more = self._pass(x, y, z, volume_id, layer_id, left, leftover, event_id, 1, quality, ms)
+            more = self._pass(x, y, z, volume_id, layer_id, left, polar, leftover, event_id, 1, quality, ms)
             tracks = {k: np.concatenate([v, more[k]]) for k, v in tracks.items()}
         return tracks, ms
 
@@ -345,8 +349,8 @@ class Engine:
             first = dataclasses.replace(first, confirmed_eta_max=self.assignment.prompt_confirmed_eta_max)
         return first, dataclasses.replace(model, pt_min=pt_min, max_seeds_per_middle=self.assignment.leftover_seeds_per_middle)
 
-    def _pass(self, x, y, z, volume_id, layer_id, layer, seeding_config, event_id: int, stream: int, quality: bool,
-              ms: dict[str, float]) -> dict[str, np.ndarray]:  # fmt: skip
+    def _pass(self, x, y, z, volume_id, layer_id, layer, polar, seeding_config, event_id: int, stream: int,
+              quality: bool, ms: dict[str, float]) -> dict[str, np.ndarray]:  # fmt: skip
         """One pass of the chain over the hits with ``layer >= 0``: its tracks, as
         :meth:`reconstruct_event` returns them; its stage times are added to `ms`; `stream`
         picks the pass's noise (:meth:`noise`)."""
@@ -357,7 +361,8 @@ class Engine:
             seeds = drop_duplicate_seeds(x, y, seeds)
         t1 = time.perf_counter()
         ms["seeding"] += (t1 - t0) * 1e3
-        road = road_features(x, y, z, layer, seeds, config=self.feature_config, table=self._table, geometry=self.geometry)
+        road = road_features(x, y, z, layer, seeds, config=self.feature_config, table=self._table,
+                             geometry=self.geometry, polar=polar)  # fmt: skip
         if self.assignment.preselect:
             # reads no fit column: the fit (half the features' cost) runs on the kept seeds only
             chosen_seeds = np.flatnonzero(preselect_seeds(
@@ -424,7 +429,7 @@ class Engine:
             x, y, z, layer, flat, nhits[chosen], params,
             np.stack([errors[f"track_err_{p}"] for p in TRACK_PARAMETERS], axis=1),
             geometry=self.geometry, bfield=self.feature_config.bfield,
-            resolution=self._table.sigma0,
+            resolution=self._table.sigma0, polar=polar,
         )  # fmt: skip
         overlap_ms = (time.perf_counter() - t_overlap) * 1e3
         tracks.update(errors)

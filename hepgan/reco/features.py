@@ -94,6 +94,7 @@ __all__ = [
     "build_features",
     "feature_names",
     "fit_features",
+    "hit_polar",
     "index_hits",
     "layer_table",
     "road_features",
@@ -271,18 +272,28 @@ class HitIndex:
 
 
 def index_hits(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, layer: np.ndarray, table: LayerTable, phi_bins: int
-) -> HitIndex:
-    """Build the per-layer phi-binned hit index of one event (x, y, z in mm, layer dense index)."""
+    x: np.ndarray, y: np.ndarray, z: np.ndarray, layer: np.ndarray, table: LayerTable, phi_bins: int,
+    polar: tuple[np.ndarray, np.ndarray] | None = None,
+) -> HitIndex:  # fmt: skip
+    """Build the per-layer phi-binned hit index of one event (x, y, z in mm, layer dense index).
+    `polar`: the hits' ``(np.hypot(x, y), np.arctan2(y, x))`` of float64 x, y when the caller
+    has them (the engine computes them once per event for both passes and the completion)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     z = np.asarray(z, dtype=np.float64)
     layer = np.asarray(layer, dtype=np.int32)
-    r = np.hypot(x, y)
-    phi = np.arctan2(y, x)
+    r, phi = polar if polar is not None else hit_polar(x, y)
     n_layers = len(table.position)
     order, sorted_u, bin_start = index_kernel(r, phi, z, layer, table.is_endcap, n_layers, phi_bins)
     return HitIndex(x, y, r, phi, z, layer, order, sorted_u, bin_start, phi_bins)
+
+
+def hit_polar(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(r, phi) of hits at float64 (x, y): what :func:`index_hits` and
+    ``hepgan.reco.completion.complete_tracks`` take as ``polar``."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return np.hypot(x, y), np.arctan2(y, x)
 
 
 @dataclass(frozen=True)
@@ -309,9 +320,10 @@ def road_features(
     config: FeatureConfig,
     table: LayerTable | None = None,
     geometry: Geometry = GENERIC_DETECTOR,
+    polar: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Road:
     """Everything of :func:`build_features` (same arguments) but the fit block, which
-    :func:`fit_features` adds for the seeds wanted.
+    :func:`fit_features` adds for the seeds wanted; `polar` as :func:`index_hits` takes it.
 
     Why two passes: the fit is about half of the cost, and the engine's preselection
     (``hepgan.reco.ambiguity.preselect_seeds``) reads only the road columns and the
@@ -324,7 +336,7 @@ def road_features(
     if len(seeds) and (seeds.min() < 0 or seeds.max() >= n_hits):
         msg = f"seed hit indices must lie in [0, {n_hits}), got [{seeds.min()}, {seeds.max()}]"
         raise ValueError(msg)
-    idx = index_hits(x, y, z, layer, table, config.phi_bins)
+    idx = index_hits(x, y, z, layer, table, config.phi_bins, polar)
     n, n_slots, n_cand = len(seeds), config.layers, config.candidates
     out = np.zeros((n, config.n_features), dtype=np.float32)
     cand = np.full((n, n_slots, n_cand), -1, dtype=np.int32)
