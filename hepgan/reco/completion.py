@@ -84,8 +84,8 @@ PARTNER_LEAK = 0.1
 
 @kernel(allocates=False)
 def _partner_of(i, xi, yi, zi, idx, grid, rng, la, ux, uy, uz, barrel, w_phi0, w_long0, leak, r_lo, r_hi, z_span):
-    """Position in `idx` of the unused hit of layer `la` that best continues hit i (at xi, yi, zi) on an
-    overlapping module, -1 when none: the line from i along the track's direction u is taken
+    """Position in `idx` of the unused hit of layer `la` that best continues hit i (at xi, yi, zi)
+    on an overlapping module, -1 when none: the line from i along the track's direction u is taken
     to the other hit's radius (barrel) or z (disk), and the residuals there, along r*phi and
     along the module's long axis (z on a barrel, r on a disk), must be within PARTNER_N sigma
     of the two hits' resolution, the direction's error over the distance and, on a disk, the
@@ -176,8 +176,8 @@ def _partner_kernel(xf, yf, zf, lf, idx, grid, layer_r_lo, layer_r_hi, layer_z_s
             w_phi0 = math.sqrt(2.0) * sig_phi[lay]
             w_long0 = math.sqrt(2.0) * sig_long[lay]
             leak = 0.0 if barrel[lay] else PARTNER_LEAK * sig_long[lay]
-            q = _partner_of(i, xi, yi, zf[start + s], idx, grid, rng, lay, ux, uy, ct, barrel[lay], w_phi0, w_long0, leak,
-                            layer_r_lo[lay], layer_r_hi[lay], layer_z_span[lay])  # fmt: skip
+            q = _partner_of(i, xi, yi, zf[start + s], idx, grid, rng, lay, ux, uy, ct, barrel[lay], w_phi0, w_long0,
+                            leak, layer_r_lo[lay], layer_r_hi[lay], layer_z_span[lay])  # fmt: skip
             if q >= 0:
                 idx[5][q] = True
                 partner[start + s] = idx[0][q]
